@@ -1,0 +1,133 @@
+# blockd top-level Makefile.  Out-of-tree objects go to $(BUILD) (default
+# build/); `make BUILD=build-foo` keeps a separate tree (configure runs
+# automatically with --builddir when $(BUILD)/config.mak is missing).
+#
+# Sources are found by wildcard, so new files need no Makefile edit:
+#   util/ block/ nbd/ monitor/ qapi/*.c job.c blockjob.c blockdev.c
+#   tools/*.c storage-daemon/*.c (except the program mains)  -> libblockd.a
+#   storage-daemon/blockd.c tools/blockd-img.c tools/blockd-io.c -> programs
+#   tests/unit/test-*.c -> one Check binary each
+#   qapi/*.json -> $(BUILD)/qapi/*.{c,h} via scripts/qapi-gen.py
+
+BUILD ?= build
+SRC := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+
+.DEFAULT_GOAL := all
+
+ifeq ($(filter clean distclean help,$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(BUILD)/config.mak),)
+$(shell ./configure --builddir=$(BUILD) $(CONFIGURE_FLAGS) >&2)
+endif
+include $(BUILD)/config.mak
+endif
+
+WARN_CFLAGS := -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare -Wundef \
+	-Wstrict-prototypes -Wold-style-definition -Wtype-limits \
+	-Wformat-security -Wvla
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -fno-common \
+	$(OPT_CFLAGS) $(SAN_CFLAGS) $(WARN_CFLAGS) \
+	-I$(BUILD) -I$(BUILD)/qapi -Iinclude -I. $(DEP_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(SAN_LDFLAGS) $(LDFLAGS)
+
+PROGRAM_MAINS := storage-daemon/blockd.c tools/blockd-img.c tools/blockd-io.c
+PROGRAMS := $(patsubst %.c,$(BUILD)/%,$(notdir $(wildcard $(PROGRAM_MAINS))))
+
+# ---- QAPI code generation -------------------------------------------------
+QAPI_SCHEMA := $(wildcard qapi/*.json)
+QAPI_MAIN := qapi/blockd.json
+QAPI_GEN_C := $(if $(wildcard $(QAPI_MAIN)),$(addprefix $(BUILD)/qapi/,\
+	qapi-types.c qapi-visit.c qapi-commands.c qapi-events.c qapi-introspect.c))
+QAPI_GEN_H := $(QAPI_GEN_C:.c=.h)
+
+$(BUILD)/qapi/.stamp: $(QAPI_SCHEMA) $(wildcard scripts/qapi/*.py) scripts/qapi-gen.py
+	@mkdir -p $(BUILD)/qapi
+	python3 scripts/qapi-gen.py -o $(BUILD)/qapi --doc docs/qmp-reference.md $(QAPI_MAIN)
+	@touch $@
+$(QAPI_GEN_C) $(QAPI_GEN_H): $(BUILD)/qapi/.stamp ;
+
+# ---- library ---------------------------------------------------------------
+LIB_SRCS := $(wildcard util/*.c block/*.c nbd/*.c monitor/*.c qapi/*.c \
+	job.c blockjob.c blockdev.c tools/*.c storage-daemon/*.c)
+LIB_SRCS := $(filter-out $(PROGRAM_MAINS),$(LIB_SRCS))
+LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) \
+	$(patsubst %.c,%.o,$(QAPI_GEN_C))
+LIB := $(BUILD)/libblockd.a
+
+$(BUILD)/%.o: %.c $(BUILD)/config.mak | $(QAPI_GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/qapi/%.o: $(BUILD)/qapi/%.c $(BUILD)/config.mak | $(QAPI_GEN_H)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%: $(BUILD)/storage-daemon/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(DEP_LIBS)
+$(BUILD)/%: $(BUILD)/tools/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(DEP_LIBS)
+
+# ---- unit tests ------------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+UNIT_TESTS := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRCS))
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(DEP_LIBS) $(CHECK_LIBS)
+
+.PRECIOUS: $(BUILD)/%.o $(BUILD)/tests/unit/%.o
+
+# ---- targets ---------------------------------------------------------------
+.PHONY: all check check-unit check-iotests check-sanitize check-stress \
+	demo bench deps install clean distclean help
+
+all: $(PROGRAMS) $(UNIT_TESTS) $(LIB)
+
+deps:
+	scripts/install-deps.sh
+
+check: deps all
+	@scripts/run-checks.sh $(BUILD)
+
+check-unit: all
+	@scripts/run-checks.sh --unit $(BUILD)
+
+check-iotests: all
+	@scripts/run-checks.sh --iotests $(BUILD)
+
+check-sanitize:
+	@[ -f build-sanitize/config.mak ] || ./configure --builddir=build-sanitize --enable-sanitizers
+	$(MAKE) BUILD=build-sanitize check
+
+check-stress: deps all
+	@scripts/run-checks.sh --stress $(BUILD)
+
+demo: deps all
+	@scripts/demo.sh $(BUILD)
+
+bench: deps all
+	@scripts/bench.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf $(BUILD)
+
+distclean:
+	rm -rf build build-*
+
+help:
+	@echo "make [BUILD=dir]       build programs, library and unit tests"
+	@echo "make check             install deps, build, run unit tests + quick iotests"
+	@echo "make check-unit        unit tests only"
+	@echo "make check-iotests     quick iotests only"
+	@echo "make check-sanitize    ASan+UBSan build in build-sanitize/, run check"
+	@echo "make check-stress      long randomized stress tests"
+	@echo "make demo              run the main job on a generated disk"
+	@echo "make bench             side-by-side benchmarks (bench/)"
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,144 @@
+/*
+ * AioContext: blockd's event loop, a GSource on the GLib main loop.
+ *
+ * There is one block-layer thread.  Everything below runs on it:
+ * - fd handlers (aio_set_fd_handler), level-triggered, read and/or write;
+ * - bottom halves: callbacks run at the next aio_poll() iteration, in the
+ *   order they were scheduled; one-shot (aio_bh_schedule_oneshot) or
+ *   reusable (aio_bh_new + qemu_bh_schedule, which is idempotent while
+ *   pending);
+ * - timers on QEMU_CLOCK_REALTIME (monotonic) or QEMU_CLOCK_VIRTUAL
+ *   (monotonic too, unless a test switched it to manual mode, in which case
+ *   it only moves with qemu_clock_advance());
+ * - coroutines woken with aio_co_wake()/aio_co_schedule().
+ *
+ * aio_poll(ctx, blocking) runs one iteration: ready BHs, expired timers and
+ * ready fd handlers.  It returns true if any callback made progress.  With
+ * blocking=true it waits (in poll(2)) until something is ready.  Tests drive
+ * the loop deterministically with `while (aio_poll(ctx, false)) {}`.
+ * The daemon runs g_main_loop_run() on the default GMainContext, to which
+ * the main AioContext's GSource is attached; both views work together.
+ */
+#ifndef BLOCK_AIO_H
+#define BLOCK_AIO_H
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+
+typedef struct AioContext AioContext;
+typedef struct QEMUBH QEMUBH;
+typedef struct QEMUTimer QEMUTimer;
+typedef struct Coroutine Coroutine;
+
+typedef void QEMUBHFunc(void *opaque);
+typedef void IOHandler(void *opaque);
+typedef void QEMUTimerCB(void *opaque);
+
+/* ---- main context ---- */
+
+/*
+ * Create the main AioContext (idempotent) and attach it to the default
+ * GMainContext.  Every program calls this first.
+ */
+void qemu_init_main_loop(void);
+/* The main AioContext (qemu_init_main_loop() must have run). */
+AioContext *qemu_get_aio_context(void);
+/* The AioContext of the current thread: always the main one for now. */
+AioContext *qemu_get_current_aio_context(void);
+
+AioContext *aio_context_new(Error **errp);
+void aio_context_ref(AioContext *ctx);
+void aio_context_unref(AioContext *ctx);
+GSource *aio_get_g_source(AioContext *ctx);
+
+/* Wake a blocking aio_poll() (eventfd).  Safe from any thread. */
+void aio_notify(AioContext *ctx);
+
+bool aio_poll(AioContext *ctx, bool blocking);
+
+/* Run aio_poll(ctx, true) while cond holds (for synchronous callers). */
+#define AIO_WAIT_WHILE(ctx, cond)           \
+    do {                                    \
+        AioContext *ctx_ = (ctx);           \
+        while ((cond)) {                    \
+            aio_poll(ctx_, true);           \
+        }                                   \
+    } while (0)
+
+/* ---- bottom halves ---- */
+
+QEMUBH *aio_bh_new(AioContext *ctx, QEMUBHFunc *cb, void *opaque);
+/* Schedule (no-op if already scheduled).  Safe from any thread. */
+void qemu_bh_schedule(QEMUBH *bh);
+void qemu_bh_cancel(QEMUBH *bh);
+/* Delete; a pending invocation is cancelled. */
+void qemu_bh_delete(QEMUBH *bh);
+/* Run cb(opaque) once at the next iteration.  Safe from any thread. */
+void aio_bh_schedule_oneshot(AioContext *ctx, QEMUBHFunc *cb, void *opaque);
+
+/* ---- fd handlers ---- */
+
+/*
+ * Register (or, with both handlers NULL, unregister) read/write handlers
+ * for fd.  Replaces any previous registration for the same fd.
+ */
+void aio_set_fd_handler(AioContext *ctx, int fd, IOHandler *io_read,
+                        IOHandler *io_write, void *opaque);
+
+/* ---- clocks and timers ---- */
+
+typedef enum QEMUClockType {
+    QEMU_CLOCK_REALTIME = 0,
+    QEMU_CLOCK_VIRTUAL = 1,
+    QEMU_CLOCK_MAX
+} QEMUClockType;
+
+#define SCALE_MS 1000000
+#define SCALE_US 1000
+#define SCALE_NS 1
+#define NANOSECONDS_PER_SECOND 1000000000LL
+
+int64_t qemu_clock_get_ns(QEMUClockType type);
+static inline int64_t qemu_clock_get_ms(QEMUClockType type)
+{
+    return qemu_clock_get_ns(type) / SCALE_MS;
+}
+static inline int64_t qemu_clock_get_us(QEMUClockType type)
+{
+    return qemu_clock_get_ns(type) / SCALE_US;
+}
+/* Wall-clock time in ns since the epoch (event timestamps). */
+int64_t qemu_clock_get_wall_ns(void);
+
+/*
+ * Tests: put a clock in manual mode (it stops and only moves with
+ * qemu_clock_advance(), which also runs the timers that expire).
+ */
+void qemu_clock_set_manual(QEMUClockType type, bool manual);
+void qemu_clock_advance(QEMUClockType type, int64_t ns);
+
+QEMUTimer *aio_timer_new(AioContext *ctx, QEMUClockType type, int scale,
+                         QEMUTimerCB *cb, void *opaque);
+/* Arm the timer to fire when the clock reaches expire_time (in scale units). */
+void timer_mod(QEMUTimer *ts, int64_t expire_time);
+/* Arm only if not pending or if expire_time is earlier. */
+void timer_mod_anticipate(QEMUTimer *ts, int64_t expire_time);
+void timer_del(QEMUTimer *ts);
+void timer_free(QEMUTimer *ts);
+bool timer_pending(QEMUTimer *ts);
+int64_t timer_expire_time_ns(QEMUTimer *ts);
+
+/* ---- coroutines and the loop ---- */
+
+/*
+ * Wake co (which must be yielded): outside coroutine context, enter it now;
+ * inside a coroutine, queue it to be entered as soon as the current
+ * coroutine yields or terminates (QEMU's co_queue_wakeup: never nested).
+ */
+void aio_co_wake(Coroutine *co);
+/* Schedule co to be entered from ctx's event loop (a BH). */
+void aio_co_schedule(AioContext *ctx, Coroutine *co);
+/* Enter co now if not in a coroutine, else schedule it. */
+void aio_co_enter(AioContext *ctx, Coroutine *co);
+
+#endif /* BLOCK_AIO_H */
