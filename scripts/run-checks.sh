@@ -69,9 +69,20 @@ run_iotests() {
     fi
 }
 
+run_mechanical() {
+    local p f s
+    echo "== mechanical checks =="
+    "$srcdir/scripts/check-mechanical.sh" "$build"
+    if read -r p f s < "$build/mechanical.summary"; then
+        passed=$((passed + p)); failed=$((failed + f))
+    else
+        failed=$((failed + 1))
+    fi
+}
+
 cd "$srcdir" || exit 1
 case $mode in
-all) run_unit; run_iotests quick ;;
+all) run_mechanical; run_unit; run_iotests quick ;;
 unit) run_unit ;;
 iotests) run_iotests quick ;;
 stress) run_iotests stress ;;
