@@ -543,8 +543,14 @@ class QMPClient:
         return msg
 
     def send(self, obj):
+        if self.closed:
+            raise ConnectionError('QMP connection closed')
         data = json.dumps(obj).encode('utf-8') + b'\n'
-        self.sock.sendall(data)
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close()
+            raise ConnectionError('QMP connection closed by peer') from None
 
     def cmd_obj(self, obj, timeout=60.0):
         """Send a command object; return its response, queueing events."""
