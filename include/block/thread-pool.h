@@ -15,16 +15,24 @@
 typedef int ThreadPoolFunc(void *opaque);
 typedef void ThreadPoolCompletionFunc(void *opaque, int ret);
 
-/* The pool of the main AioContext (created on first use). */
+/* The pool of ctx (created on first use, destroyed with ctx). */
 typedef struct ThreadPool ThreadPool;
 ThreadPool *aio_get_thread_pool(AioContext *ctx);
 
-/* Run func(arg) in a worker; cb(opaque, ret) runs on ctx's thread after. */
+/*
+ * Run func(arg) in a worker of qemu_get_current_aio_context()'s pool;
+ * cb(opaque, ret) runs on that context's thread after, from a BH.
+ */
 void thread_pool_submit_aio(ThreadPoolFunc *func, void *arg,
                             ThreadPoolCompletionFunc *cb, void *opaque);
 /* From a coroutine: run func(arg) in a worker, yield, return its result. */
 int coroutine_fn thread_pool_submit_co(ThreadPoolFunc *func, void *arg);
 
+/* At most max worker threads (default 64); running ones are not stopped. */
 void thread_pool_set_max_workers(ThreadPool *pool, int max);
+/* How long an idle worker waits for work before exiting (default 10 s). */
+void thread_pool_set_idle_timeout_ms(ThreadPool *pool, int64_t ms);
+/* Worker threads currently alive (tests). */
+int thread_pool_get_num_workers(ThreadPool *pool);
 
 #endif /* BLOCK_THREAD_POOL_H */
