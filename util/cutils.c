@@ -6,7 +6,9 @@
  * Size parsing (qemu_strtosz) is done without floating point: the integer
  * part is a uint64_t, the fraction a 0.64 fixed-point number built from
  * the decimal digits, and the product with the unit is computed in 128
- * bits, so "1.5M" is exact and overflow is detected precisely.
+ * bits, so "1.5M" is exact and overflow is detected precisely.  (QEMU
+ * goes through a double; the results agree except that we keep more than
+ * 53 bits of the fraction.)
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
@@ -303,22 +305,28 @@ static int do_strtosz(const char *nptr, const char **end,
             goto out;
         }
         if (*p == '.') {
-            /* Up to 19 fraction digits are exact in a uint64_t. */
-            uint64_t num = 0, den = 1;
-            bool tail_nonzero = false;
+            const char *first = ++p;
+            bool nonzero = false;
 
-            for (p++; g_ascii_isdigit(*p); p++) {
+            while (g_ascii_isdigit(*p)) {
                 digits = true;
-                if (den <= UINT64_MAX / 10 / 10) {
-                    num = num * 10 + (*p - '0');
-                    den *= 10;
-                } else if (*p != '0') {
-                    tail_nonzero = true;
-                }
+                nonzero |= *p != '0';
+                p++;
             }
-            frac = (uint64_t)(((unsigned __int128)num << 64) / den);
-            if (frac == 0 && (num || tail_nonzero)) {
-                frac = 1;
+            /*
+             * frac = floor(0.d1d2...dn * 2^64), exactly, for any number of
+             * digits: Horner's rule from the last digit, dividing by ten
+             * at each step (nested floors of the divisions are the floor
+             * of the whole).
+             */
+            for (const char *q = p; q > first; q--) {
+                unsigned __int128 t =
+                    ((unsigned __int128)(q[-1] - '0') << 64) | frac;
+
+                frac = (uint64_t)(t / 10);
+            }
+            if (frac == 0 && nonzero) {
+                frac = 1;   /* below 2^-64, but still not a whole number */
             }
         }
     }
