@@ -643,8 +643,10 @@ class QMPClient:
         then the job is done at status 'null'.  Otherwise, at 'concluded'
         the error (if any) is read with query-jobs and, if dismiss, the job
         is dismissed with job-dismiss and its 'null' event awaited.
-        Only the job's own events are consumed; others stay queued.
-        log_events logs each job event (timestamps filtered) as it is seen.
+        Only the job's own events are consumed; others stay queued.  A
+        'created' -> 'null' pair (a command that failed to start a job of
+        that id) is skipped.  log_events logs each job event (timestamps
+        filtered) as it is seen.
         """
         deadline = self._deadline(timeout)
         result = {'status': None, 'error': None, 'completion': None,
@@ -685,6 +687,13 @@ class QMPClient:
                     result['error'] = data['error']
                 continue
             if name != 'JOB_STATUS_CHANGE':
+                continue
+            if data.get('status') == 'null' and \
+                    result['status'] in (None, 'created'):
+                # created -> null: a job of this id that never started
+                # (its command failed).  Not the job being waited for.
+                result = {'status': None, 'error': None, 'completion': None,
+                          'events': []}
                 continue
             result['status'] = data.get('status')
             if result['status'] == 'null':
