@@ -4,7 +4,10 @@
  *
  * Creating a coroutine: mmap a stack (COROUTINE_STACK_SIZE plus a
  * PROT_NONE guard page below it), makecontext() a trampoline on it and
- * swapcontext() there once.  The trampoline saves its position with
+ * jump there once.  That jump is setcontext() after a sigsetjmp() rather
+ * than swapcontext(): the effect is the same (the trampoline never returns
+ * through the ucontext), but ASan intercepts swapcontext() and prints a
+ * "doesn't fully support" warning.  The trampoline saves its position with
  * sigsetjmp() and jumps straight back to the creator; from then on the
  * coroutine is switched to and from with siglongjmp() alone (savemask 0,
  * so no syscall per switch).  When the entry function returns, the
@@ -117,7 +120,7 @@ Coroutine *qemu_coroutine_new(void)
     CoroutineUContext *co;
     CoroutineBirth birth;
     union CoroutineArg arg;
-    ucontext_t old_uc, uc;
+    ucontext_t uc;
     sigjmp_buf old_env;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     void *fake_stack_save = NULL;
@@ -139,11 +142,15 @@ Coroutine *qemu_coroutine_new(void)
         abort();
     }
     co->stack = (char *)co->map + page;
+#ifdef CONFIG_ASAN
+    /* The range may have held poisoned memory before (e.g. an old stack). */
+    __asan_unpoison_memory_region(co->stack, co->stack_size);
+#endif
 
     if (getcontext(&uc) < 0) {
         abort();
     }
-    uc.uc_link = &old_uc;
+    uc.uc_link = NULL;      /* the trampoline never returns */
     uc.uc_stack.ss_sp = co->stack;
     uc.uc_stack.ss_size = co->stack_size;
     uc.uc_stack.ss_flags = 0;
@@ -154,10 +161,11 @@ Coroutine *qemu_coroutine_new(void)
     makecontext(&uc, (void (*)(void))coroutine_trampoline, 2,
                 arg.i[0], arg.i[1]);
 
-    /* swapcontext() in, siglongjmp() back out. */
+    /* setcontext() in, siglongjmp() back out. */
     if (!sigsetjmp(old_env, 0)) {
         start_switch_fiber(&fake_stack_save, co->stack, co->stack_size);
-        swapcontext(&old_uc, &uc);
+        setcontext(&uc);
+        abort();            /* not reached */
     }
     finish_switch_fiber(fake_stack_save, NULL, NULL);
     return &co->base;
@@ -167,6 +175,9 @@ void qemu_coroutine_delete(Coroutine *co_)
 {
     CoroutineUContext *co = container_of(co_, CoroutineUContext, base);
 
+#ifdef CONFIG_ASAN
+    __asan_unpoison_memory_region(co->stack, co->stack_size);
+#endif
     munmap(co->map, co->map_size);
     g_free(co);
 }
