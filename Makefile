@@ -34,17 +34,48 @@ PROGRAM_MAINS := storage-daemon/blockd.c tools/blockd-img.c tools/blockd-io.c
 PROGRAMS := $(patsubst %.c,$(BUILD)/%,$(notdir $(wildcard $(PROGRAM_MAINS))))
 
 # ---- QAPI code generation -------------------------------------------------
+# The main schema also emits the builtin-type lists (qapi-builtin-*, -b);
+# the test schema (prefix "test-") reuses them.
 QAPI_SCHEMA := $(wildcard qapi/*.json)
 QAPI_MAIN := qapi/blockd.json
+QAPI_PY := $(wildcard scripts/qapi/*.py) scripts/qapi-gen.py
 QAPI_GEN_C := $(if $(wildcard $(QAPI_MAIN)),$(addprefix $(BUILD)/qapi/,\
-	qapi-types.c qapi-visit.c qapi-commands.c qapi-events.c qapi-introspect.c))
+	qapi-types.c qapi-visit.c qapi-commands.c qapi-events.c qapi-introspect.c \
+	qapi-builtin-types.c qapi-builtin-visit.c))
 QAPI_GEN_H := $(QAPI_GEN_C:.c=.h)
 
-$(BUILD)/qapi/.stamp: $(QAPI_SCHEMA) $(wildcard scripts/qapi/*.py) scripts/qapi-gen.py
+$(BUILD)/qapi/.stamp: $(QAPI_SCHEMA) $(QAPI_PY)
 	@mkdir -p $(BUILD)/qapi
-	python3 scripts/qapi-gen.py -o $(BUILD)/qapi --doc docs/qmp-reference.md $(QAPI_MAIN)
+	python3 scripts/qapi-gen.py -b -o $(BUILD)/qapi --doc docs/qmp-reference.md $(QAPI_MAIN)
 	@touch $@
 $(QAPI_GEN_C) $(QAPI_GEN_H): $(BUILD)/qapi/.stamp ;
+
+# Test schema -> $(BUILD)/tests/qapi/test-qapi-*; linked only into the
+# tests/unit/test-qapi-* binaries (as an archive, so a test that does not
+# use the commands need not define their handlers); they include
+# "tests/qapi/test-qapi-*.h".
+TEST_QAPI_SCHEMA := $(wildcard tests/qapi-schema/*.json tests/qapi-schema/*/*.json)
+TEST_QAPI_GEN_C := $(if $(QAPI_GEN_C),$(if $(TEST_QAPI_SCHEMA),\
+	$(addprefix $(BUILD)/tests/qapi/test-qapi-,\
+	types.c visit.c commands.c events.c introspect.c)))
+TEST_QAPI_GEN_H := $(TEST_QAPI_GEN_C:.c=.h)
+TEST_QAPI_OBJS := $(TEST_QAPI_GEN_C:.c=.o)
+TEST_QAPI_UNIT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/test-qapi-*.c))
+
+$(BUILD)/tests/qapi/.stamp: $(TEST_QAPI_SCHEMA) $(QAPI_PY)
+	@mkdir -p $(BUILD)/tests/qapi
+	python3 scripts/qapi-gen.py -p test- -o $(BUILD)/tests/qapi tests/qapi-schema/qapi-schema-test.json
+	@touch $@
+$(TEST_QAPI_GEN_C) $(TEST_QAPI_GEN_H): $(BUILD)/tests/qapi/.stamp ;
+$(BUILD)/tests/qapi/%.o: $(BUILD)/tests/qapi/%.c $(BUILD)/config.mak | $(QAPI_GEN_H) $(TEST_QAPI_GEN_H)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+$(TEST_QAPI_UNIT_OBJS): | $(TEST_QAPI_GEN_H)
+TEST_QAPI_LIB := $(BUILD)/tests/qapi/libtestqapi.a
+$(TEST_QAPI_LIB): $(TEST_QAPI_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/tests/unit/test-qapi-%: $(BUILD)/tests/unit/test-qapi-%.o $(TEST_QAPI_LIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_QAPI_LIB) $(LIB) $(DEP_LIBS) $(CHECK_LIBS)
 
 # ---- library ---------------------------------------------------------------
 LIB_SRCS := $(wildcard util/*.c block/*.c nbd/*.c monitor/*.c qapi/*.c \

@@ -1,0 +1,1 @@
+"""blockd's QAPI code generator (Python 3 stdlib only)."""
