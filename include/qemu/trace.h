@@ -23,6 +23,12 @@ typedef struct TraceEvent {
 extern unsigned trace_generation;
 
 bool trace_event_refresh(TraceEvent *ev);
+/*
+ * Write one line "<pid>@<sec>.<usec>:<name><formatted fmt>".  @fmt starts
+ * with the space separating the name from the arguments (trace() adds
+ * it); a result that is only that space is dropped.  Thread-safe; lines
+ * never interleave.  errno is preserved.
+ */
 void trace_event_emit(TraceEvent *ev, const char *fmt, ...) QEMU_PRINTF(2, 3);
 
 static inline bool trace_event_check(TraceEvent *ev)
@@ -33,11 +39,16 @@ static inline bool trace_event_check(TraceEvent *ev)
     return trace_event_refresh(ev);
 }
 
-#define trace(name, fmt, ...)                                           \
+/*
+ * @fmt must be a string literal; it may be "" for a trace point without
+ * arguments.  (The macro prepends the separating space to it, which keeps
+ * the format non-empty for -Wformat-zero-length.)
+ */
+#define trace(ev_name_, fmt, ...)                                       \
     do {                                                                \
-        static TraceEvent trace_ev_ = { .name = #name };                \
+        static TraceEvent trace_ev_ = { .name = #ev_name_ };            \
         if (unlikely(trace_event_check(&trace_ev_))) {                  \
-            trace_event_emit(&trace_ev_, fmt, ##__VA_ARGS__);           \
+            trace_event_emit(&trace_ev_, " " fmt, ##__VA_ARGS__);       \
         }                                                               \
     } while (0)
 
