@@ -74,7 +74,7 @@ TEST_QAPI_LIB := $(BUILD)/tests/qapi/libtestqapi.a
 $(TEST_QAPI_LIB): $(TEST_QAPI_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/tests/unit/test-qapi-%: $(BUILD)/tests/unit/test-qapi-%.o $(TEST_QAPI_LIB) $(LIB)
+$(BUILD)/tests/unit/test-qapi-%: $(BUILD)/tests/unit/test-qapi-%.o $(TEST_QAPI_LIB) $(BUILD)/libblockd.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_QAPI_LIB) $(LIB) $(DEP_LIBS) $(CHECK_LIBS)
 
 # ---- library ---------------------------------------------------------------
