@@ -16,7 +16,7 @@
 
 #include <math.h>
 
-/* ---- integer parsing ------------------------------------------------------ */
+/* ---- integer parsing ----------------------------------------------------- */
 
 /*
  * Common tail of the qemu_strto*() functions: turn strto*()'s results into
@@ -231,7 +231,7 @@ int qemu_strtod_finite(const char *nptr, const char **endptr, double *result)
     return ret;
 }
 
-/* ---- sizes ---------------------------------------------------------------- */
+/* ---- sizes --------------------------------------------------------------- */
 
 /* Multiplier for a size suffix character, or 0 if @c is not a suffix. */
 static uint64_t suffix_mul(char c, uint64_t unit)
@@ -405,7 +405,7 @@ char *size_to_str(uint64_t val)
                            units[i]);
 }
 
-/* ---- strings -------------------------------------------------------------- */
+/* ---- strings ------------------------------------------------------------- */
 
 void pstrcpy(char *buf, int buf_size, const char *str)
 {
@@ -428,7 +428,7 @@ bool strstart(const char *str, const char *prefix, const char **ptr)
     return true;
 }
 
-/* ---- aligned memory ------------------------------------------------------- */
+/* ---- aligned memory ------------------------------------------------------ */
 
 void *qemu_try_memalign(size_t alignment, size_t size)
 {

@@ -111,7 +111,7 @@ unsigned int iov_copy(struct iovec *dst_iov, unsigned int dst_iov_cnt,
     return j;
 }
 
-/* ---- QEMUIOVector ---------------------------------------------------------- */
+/* ---- QEMUIOVector -------------------------------------------------------- */
 
 void qemu_iovec_init(QEMUIOVector *qiov, int alloc_hint)
 {

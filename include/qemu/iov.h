@@ -55,7 +55,10 @@ typedef struct QEMUIOVector {
     struct iovec local_iov;
 } QEMUIOVector;
 
-/* Initializer for a single-buffer vector: QEMUIOVector q = QEMU_IOVEC_INIT_BUF(q, buf, len); */
+/*
+ * Initializer for a single-buffer vector:
+ *     QEMUIOVector qiov = QEMU_IOVEC_INIT_BUF(qiov, buf, len);
+ */
 #define QEMU_IOVEC_INIT_BUF(self, buf, len)              \
 {                                                        \
     .iov = &(self).local_iov,                            \

@@ -311,7 +311,8 @@ START_TEST(test_merge)
 
     src = keyval_parse("l=1", NULL, NULL, &error_abort);
     ck_assert(!keyval_merge(dest, src, &err));
-    ck_assert_str_eq(error_get_pretty(err), "Parameter 'l' used inconsistently");
+    ck_assert_str_eq(error_get_pretty(err),
+                     "Parameter 'l' used inconsistently");
     error_free(err);
     json_decref(src);
     json_decref(dest);

@@ -283,6 +283,8 @@ END_TEST
 
 #define THREADS 4
 #define LINES_PER_THREAD 2000
+#define PADDING "................................" \
+                "................................"
 
 static gpointer emit_thread(gpointer opaque)
 {
@@ -290,7 +292,7 @@ static gpointer emit_thread(gpointer opaque)
 
     for (int i = 0; i < LINES_PER_THREAD; i++) {
         trace(test_ev_thread, "thread %d line %d padding %s", id, i,
-              "................................................................");
+              PADDING);
     }
     return NULL;
 }
