@@ -167,12 +167,10 @@ static const char *keyval_parse_one(json_t *root, const char *params,
     const char *key, *key_end, *s;
     g_autoptr(GString) val = NULL;
 
-    if (len && params[len] != '=') {
-        if (help && is_help_option(params, len)) {
-            *help = true;
-            s = params + len;
-            return *s == ',' ? s + 1 : s;
-        }
+    if (len && params[len] != '=' && help && is_help_option(params, len)) {
+        *help = true;
+        s = params + len;
+        return *s == ',' ? s + 1 : s;
     }
 
     if (len && params[len] != '=' && implied_key) {
@@ -211,6 +209,12 @@ static const char *keyval_parse_one(json_t *root, const char *params,
         s++;
     }
 
+    /* jansson strings are UTF-8; say so rather than drop the value. */
+    if (!g_utf8_validate(val->str, val->len, NULL)) {
+        error_setg(errp, "Parameter '%.*s' is not valid UTF-8",
+                   (int)(key_end - key), key);
+        return NULL;
+    }
     if (!keyval_put(root, key, key_end, json_string(val->str), errp)) {
         return NULL;
     }

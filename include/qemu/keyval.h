@@ -31,6 +31,9 @@
  *   true (and is otherwise ignored).  If @help is NULL, "help" is an
  *   ordinary element (so it may be the implied key's value).
  *
+ * - Values must be valid UTF-8 (JSON strings are): "Parameter 'a' is not
+ *   valid UTF-8" otherwise.
+ *
  * Error messages use QEMU's wording: "Invalid parameter '%s'",
  * "Expected '=' after parameter '%s'", "Parameters '%s.*' used
  * inconsistently", "Parameter '%s' missing", "Parameter '%s' is too long".

@@ -153,6 +153,16 @@ START_TEST(test_implied_key)
 }
 END_TEST
 
+START_TEST(test_utf8)
+{
+    check_ok("filename=d\xc3\xa9j\xc3\xa0.img", NULL,
+             "{\"filename\": \"d\\u00e9j\\u00e0.img\"}");
+    check_err("filename=\xff.img", NULL,
+              "Parameter 'filename' is not valid UTF-8");
+    check_err("\xe9t\xe9", "driver", "Parameter 'driver' is not valid UTF-8");
+}
+END_TEST
+
 START_TEST(test_nested_and_merge)
 {
     check_ok("a.b.c=1,a.b.d=2,a.e=3", NULL,
@@ -330,6 +340,7 @@ static Suite *keyval_suite(void)
     tcase_add_test(tc, test_key_errors);
     tcase_add_test(tc, test_key_length);
     tcase_add_test(tc, test_implied_key);
+    tcase_add_test(tc, test_utf8);
     tcase_add_test(tc, test_nested_and_merge);
     tcase_add_test(tc, test_lists);
     tcase_add_test(tc, test_help);
