@@ -25,6 +25,12 @@
 #include "qemu/notify.h"
 #include <jansson.h>
 
+/* g_autoptr(json_t) drops a reference at scope exit (shared guard). */
+#ifndef QAPI_JSON_AUTOPTR_DEFINED
+#define QAPI_JSON_AUTOPTR_DEFINED
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
+#endif
+
 typedef struct BlockDriver BlockDriver;
 typedef struct BlockDriverState BlockDriverState;
 typedef struct BdrvChild BdrvChild;
@@ -200,6 +206,10 @@ void bdrv_set_monitor_owned(BlockDriverState *bs);
 bool bdrv_node_name_valid(const char *name);
 
 const char *bdrv_get_node_name(const BlockDriverState *bs);
+/* Name of the BlockBackend attached to bs ("" if none) */
+const char *bdrv_get_device_name(const BlockDriverState *bs);
+/* Device name if there is one, else the node name (error messages) */
+const char *bdrv_get_device_or_node_name(const BlockDriverState *bs);
 const char *bdrv_get_format_name(BlockDriverState *bs);
 /* the filename of the protocol node at the bottom ("" if none) */
 const char *bdrv_get_filename(BlockDriverState *bs);
@@ -294,7 +304,7 @@ int bdrv_flush(BlockDriverState *bs);
 /*
  * Block status of [offset, offset + bytes) in bs alone: returns
  * BDRV_BLOCK_* bits (or -errno) for the first *pnum bytes, which share the
- * status; *map/*file describe where the data lives when OFFSET_VALID.
+ * status; *map and *file describe where the data lives when OFFSET_VALID.
  * map/file may be NULL.  want_zero=false allows a cheaper, less precise
  * answer (allocation only).
  */

@@ -56,7 +56,7 @@
  * - .bdrv_co_block_status(bs, want_zero, offset, bytes, pnum, map, file):
  *   offset is aligned to request_alignment; set *pnum (> 0, <= bytes,
  *   aligned unless it reaches EOF) and return BDRV_BLOCK_* bits.  Return
- *   BDRV_BLOCK_RAW with *map/*file set to have the generic layer ask *file
+ *   BDRV_BLOCK_RAW with *map and *file set to have the generic layer ask *file
  *   instead (raw, filters).  Returning 0 for an unallocated range makes the
  *   generic layer consult the backing chain (block_status_above).  A driver
  *   without the callback is "all data": DATA|ALLOCATED|OFFSET_VALID with
@@ -476,6 +476,21 @@ void bdrv_tracked_request_begin(BdrvTrackedRequest *req,
 void bdrv_tracked_request_end(BdrvTrackedRequest *req);
 /* Wait for serialising conflicts of req (true if it waited) */
 bool coroutine_fn bdrv_wait_serialising_requests(BdrvTrackedRequest *req);
+
+/*
+ * Copy offload steps for drivers: _from is called on the source side
+ * (forwarded down the source graph), _to on the destination side.
+ */
+int coroutine_fn bdrv_co_copy_range_from(BdrvChild *src, int64_t src_offset,
+                                         BdrvChild *dst, int64_t dst_offset,
+                                         int64_t bytes,
+                                         BdrvRequestFlags read_flags,
+                                         BdrvRequestFlags write_flags);
+int coroutine_fn bdrv_co_copy_range_to(BdrvChild *src, int64_t src_offset,
+                                       BdrvChild *dst, int64_t dst_offset,
+                                       int64_t bytes,
+                                       BdrvRequestFlags read_flags,
+                                       BdrvRequestFlags write_flags);
 
 /* Called by io.c around driver writes; calls write hooks */
 void bdrv_run_write_hooks(BlockDriverState *bs, int64_t offset,
