@@ -695,6 +695,30 @@ START_TEST(test_gsource_main_loop)
 }
 END_TEST
 
+static void coroutine_fn co_yield_to_loop_twice(void *opaque)
+{
+    qemu_co_yield_to_loop();
+    qemu_co_yield_to_loop();
+    (*(int *)opaque)++;
+}
+
+/* A callback dispatched by GLib runs a nested aio_poll() loop. */
+static void bh_run_sync(void *opaque)
+{
+    qemu_co_run_sync(co_yield_to_loop_twice, opaque);
+}
+
+START_TEST(test_gsource_nested_aio_poll)
+{
+    int n = 0;
+
+    qemu_init_main_loop();
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), bh_run_sync, &n);
+    ck_assert(g_main_context_iteration(NULL, false));
+    ck_assert_int_eq(n, 1);
+}
+END_TEST
+
 static gpointer thread_bh_to_main(gpointer opaque)
 {
     ThreadArg *t = opaque;
@@ -759,6 +783,7 @@ static Suite *aio_suite(void)
     tcase_add_checked_fixture(tg, setup, teardown);
     tcase_add_test(tg, test_gsource_main_loop);
     tcase_add_test(tg, test_gsource_woken_from_thread);
+    tcase_add_test(tg, test_gsource_nested_aio_poll);
     suite_add_tcase(s, tg);
     return s;
 }

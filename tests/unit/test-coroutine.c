@@ -218,6 +218,49 @@ START_TEST(test_pool_many_cycles)
 }
 END_TEST
 
+/* Another thread has its own leader, current coroutine and pool. */
+static gpointer thread_run_coroutines(gpointer opaque)
+{
+    Coroutine *main_self = opaque;
+    int count = 0;
+    Coroutine *cos[8];
+
+    ck_assert(!qemu_in_coroutine());
+    ck_assert_ptr_ne(qemu_coroutine_self(), main_self);
+    ck_assert_uint_eq(qemu_coroutine_pool_size(), 0);
+    for (int i = 0; i < 8; i++) {
+        cos[i] = qemu_coroutine_create(co_yield_once, &count);
+        qemu_coroutine_enter(cos[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        qemu_coroutine_enter(cos[i]);
+    }
+    ck_assert_int_eq(count, 8);
+    ck_assert_uint_eq(qemu_coroutine_pool_size(), 8);
+    /* The pool is freed when the thread exits (LSan checks). */
+    return GINT_TO_POINTER(1);
+}
+
+static void coroutine_fn co_spawn_thread(void *opaque)
+{
+    GThread *th;
+
+    /* While we are in a coroutine, the other thread is not. */
+    th = g_thread_new("co", thread_run_coroutines, qemu_coroutine_self());
+    ck_assert_int_eq(GPOINTER_TO_INT(g_thread_join(th)), 1);
+    ck_assert(qemu_in_coroutine());
+}
+
+START_TEST(test_thread_local_state)
+{
+    unsigned pool_before = qemu_coroutine_pool_size();
+
+    qemu_coroutine_enter(qemu_coroutine_create(co_spawn_thread, NULL));
+    ck_assert_uint_eq(qemu_coroutine_pool_size(),
+                      pool_before ? pool_before : 1);
+}
+END_TEST
+
 /* A coroutine with a large buffer on its stack (block drivers do this). */
 static void coroutine_fn co_big_stack(void *opaque)
 {
@@ -922,6 +965,7 @@ static Suite *coroutine_suite(void)
     tcase_add_test(tc, test_pool_bounded_and_reused);
     tcase_add_test(tc, test_pool_many_cycles);
     tcase_add_test(tc, test_big_stack_buffer);
+    tcase_add_test(tc, test_thread_local_state);
     tcase_add_test_raise_signal(tc, test_enter_running_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, test_enter_caller_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, test_yield_outside_aborts, SIGABRT);

@@ -109,6 +109,48 @@ START_TEST(test_submit_aio_cb_on_main_thread)
 }
 END_TEST
 
+/* ---- workers do not see the block thread's coroutine state ---- */
+
+static int worker_saw_coroutine = -1;
+
+static int check_state_worker(void *opaque)
+{
+    Coroutine *main_co = opaque;
+
+    __atomic_store_n(&worker_saw_coroutine,
+                     qemu_in_coroutine() || qemu_coroutine_self() == main_co,
+                     __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static void nop_cb(void *opaque, int ret)
+{
+    *(bool *)opaque = true;
+}
+
+static void coroutine_fn co_spin_until_checked(void *opaque)
+{
+    thread_pool_submit_aio(check_state_worker, qemu_coroutine_self(),
+                           nop_cb, opaque);
+    /* Stay inside the coroutine while the worker looks. */
+    while (__atomic_load_n(&worker_saw_coroutine, __ATOMIC_SEQ_CST) < 0) {
+        g_usleep(100);
+    }
+}
+
+START_TEST(test_worker_thread_local_state)
+{
+    bool done = false;
+
+    qemu_coroutine_enter(qemu_coroutine_create(co_spin_until_checked,
+                                               &done));
+    ck_assert_int_eq(worker_saw_coroutine, 0);
+    while (!done) {
+        aio_poll(ctx, true);
+    }
+}
+END_TEST
+
 /* ---- max_workers ---- */
 
 static int running, max_running;
@@ -243,6 +285,7 @@ static Suite *thread_pool_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_submit_co_many);
     tcase_add_test(tc, test_submit_aio_cb_on_main_thread);
+    tcase_add_test(tc, test_worker_thread_local_state);
     tcase_add_test(tc, test_max_workers);
     tcase_add_test(tc, test_idle_workers_exit);
     tcase_add_test(tc, test_pool_destroyed_with_context);
