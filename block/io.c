@@ -180,11 +180,20 @@ void bdrv_tracked_request_begin(BdrvTrackedRequest *req,
 void bdrv_tracked_request_end(BdrvTrackedRequest *req)
 {
     BlockDriverState *bs = req->bs;
+    GList *l;
 
     if (req->serialising) {
         bs->serialising_in_flight--;
     }
     g_queue_unlink(&bs->tracked_requests, &req->link);
+    /* waiters are no longer waiting for us (keeps waiting_for chains valid) */
+    for (l = bs->tracked_requests.head; l; l = l->next) {
+        BdrvTrackedRequest *other = l->data;
+
+        if (other->waiting_for == req) {
+            other->waiting_for = NULL;
+        }
+    }
     trace(bdrv_tracked_request_end, "bs %s req %p", bs->node_name, req);
     qemu_co_queue_restart_all(&req->wait_queue);
 }
@@ -224,11 +233,18 @@ static BdrvTrackedRequest *find_conflicting_request(BdrvTrackedRequest *self)
         if (tracked_request_overlaps(self, req)) {
             /* a coroutine must never wait for itself */
             assert(qemu_coroutine_self() != req->co);
+            BdrvTrackedRequest *w;
+
             /*
-             * If req is already waiting (maybe for us), skip it: it will
-             * re-check when it wakes up.
+             * If req is (transitively) waiting for us, waiting for it
+             * would deadlock: skip it, it re-checks when it wakes up.
+             * Otherwise wait for it even if it waits itself, so that a
+             * waiting serialising request keeps newer overlapping
+             * requests from overtaking it.
              */
-            if (!req->waiting_for) {
+            for (w = req->waiting_for; w && w != self; w = w->waiting_for) {
+            }
+            if (!w) {
                 return req;
             }
         }
