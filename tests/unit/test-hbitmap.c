@@ -94,18 +94,6 @@ static void or_fill(Oracle *o, uint64_t start, uint64_t count, uint8_t v)
     memset(o->bits + b0, v, b1 - b0 + 1);
 }
 
-static uint64_t or_count(const Oracle *o)
-{
-    uint64_t n = 0;
-
-    for (uint64_t b = 0; b < o->nbits; b++) {
-        if (o->bits[b]) {
-            n += or_gend(o, b) - or_gstart(o, b);
-        }
-    }
-    return n;
-}
-
 /* First granule >= b whose value is v, or nbits. */
 static uint64_t or_find(const Oracle *o, uint64_t b, uint8_t v)
 {
@@ -116,6 +104,23 @@ static uint64_t or_find(const Oracle *o, uint64_t b, uint8_t v)
     }
     p = memchr(o->bits + b, v, o->nbits - b);
     return p ? (uint64_t)(p - o->bits) : o->nbits;
+}
+
+/* Items in set granules: the sum of the lengths of the runs of ones. */
+static uint64_t or_count(const Oracle *o)
+{
+    uint64_t n = 0, b = 0;
+
+    for (;;) {
+        uint64_t b0 = or_find(o, b, 1), b1;
+
+        if (b0 == o->nbits) {
+            return n;
+        }
+        b1 = or_find(o, b0, 0);
+        n += or_gend(o, b1 - 1) - or_gstart(o, b0);
+        b = b1;
+    }
 }
 
 /* End of the clipped query range [start, start + count). */
@@ -428,15 +433,33 @@ static void op_serialize(HBitmap **phb, Oracle *o, GRand *r)
         hbitmap_serialize_part(hb, buf, start, count);
 
         word0 = (start >> o->gran) / 64;
-        for (uint64_t i = 0; i < len * 8; i++) {
-            uint64_t b = word0 * 64 + i;
-            bool bit = (buf[i / 8] >> (i % 8)) & 1;
-            bool want = b < o->nbits && o->bits[b];
+        for (uint64_t j = 0; j < len / 8; j++) {
+            uint64_t b0 = (word0 + j) * 64;
+            uint64_t n = MIN(64, o->nbits - b0);
+            const uint8_t *w = buf + j * 8;
+            uint8_t w_or = 0, w_and = 0xff;
 
-            CHECK_EQ(bit, want, "serialized bit");
-            if (b < o->nbits) {
-                zero &= !bit;
-                ones &= bit;
+            for (int k = 0; k < 8; k++) {
+                w_or |= w[k];
+                w_and &= w[k];
+            }
+            /* Fast path for uniform words: the oracle agrees on all 64. */
+            if (n == 64 && !w_or && !memchr(o->bits + b0, 1, 64)) {
+                ones = false;
+                continue;
+            }
+            if (n == 64 && w_and == 0xff && !memchr(o->bits + b0, 0, 64)) {
+                zero = false;
+                continue;
+            }
+            for (uint64_t i = 0; i < 64; i++) {
+                bool bit = (w[i / 8] >> (i % 8)) & 1;
+
+                CHECK_EQ(bit, i < n && o->bits[b0 + i], "serialized bit");
+                if (i < n) {
+                    zero &= !bit;
+                    ones &= bit;
+                }
             }
         }
         if (zero && g_rand_boolean(r)) {
@@ -458,6 +481,60 @@ static void op_serialize(HBitmap **phb, Oracle *o, GRand *r)
     *phb = g_steal_pointer(&copy);
 }
 
+/*
+ * Walk an iterator while resetting granules it returned, ranges ahead of
+ * it, and setting granules behind it: it must still return exactly the
+ * set granules ahead of its position, in order.
+ */
+static void op_walk(HBitmap *hb, Oracle *o, GRand *r)
+{
+    uint64_t first = pick_item(r, o);
+    uint64_t b = first >> o->gran;
+    HBitmapIter hbi;
+
+    hbitmap_iter_init(&hbi, hb, first);
+    for (int n = 0; n < 200; n++) {
+        int64_t got = hbitmap_iter_next(&hbi);
+
+        b = or_find(o, b, 1);
+        if (b == o->nbits) {
+            CHECK_EQ(got, -1, "walk end");
+            return;
+        }
+        CHECK_EQ(got, or_gstart(o, b), "walk next");
+        switch (g_rand_int_range(r, 0, 4)) {
+        case 0: {
+            /* the backup loop: done with this granule */
+            uint64_t s = or_gstart(o, b);
+
+            hbitmap_reset(hb, s, or_gend(o, b) - s);
+            or_fill(o, s, or_gend(o, b) - s, 0);
+            break;
+        }
+        case 1:
+            if (b + 1 < o->nbits) {
+                uint64_t nb = pick_count(r, o->nbits - b - 1);
+                uint64_t s = or_gstart(o, b + 1);
+                uint64_t e = or_gend(o, b + nb);
+
+                hbitmap_reset(hb, s, e - s);
+                or_fill(o, s, e - s, 0);
+            }
+            break;
+        case 2: {
+            uint64_t behind = rand_below(r, b + 1);
+
+            hbitmap_set(hb, or_gstart(o, behind), 1);
+            or_fill(o, or_gstart(o, behind), 1, 1);
+            break;
+        }
+        default:
+            break;
+        }
+        b++;
+    }
+}
+
 static void run_random(const RandomConfig *cfg, uint32_t seed)
 {
     g_autoptr(GRand) r = g_rand_new_with_seed(seed);
@@ -467,10 +544,10 @@ static void run_random(const RandomConfig *cfg, uint32_t seed)
     or_init(&o, cfg->size, cfg->gran);
     check_state(hb, &o, r, true);
     for (int step = 0; step < cfg->steps; step++) {
-        int op = g_rand_int_range(r, 0, 20);
+        int op = g_rand_int_range(r, 0, 22);
         uint64_t start = 0, count = 0;
 
-        if (o.size == 0 && op < 10) {
+        if (o.size == 0 && (op < 10 || op >= 20)) {
             op = 12;    /* only truncate makes sense; grow it */
         }
         snprintf(ctx_desc, sizeof(ctx_desc),
@@ -528,9 +605,11 @@ static void run_random(const RandomConfig *cfg, uint32_t seed)
 
             hbitmap_free(hb);
             hb = copy;
-        } else {
+        } else if (op < 20) {
             /* several small sets: exercises the cheap propagation path */
             random_fill(hb, &o, r, 8);
+        } else {
+            op_walk(hb, &o, r);
         }
         check_state(hb, &o, r, step % cfg->full_every == 0);
     }
