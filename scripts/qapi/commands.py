@@ -172,8 +172,9 @@ def commands_c(schema, prefix, basename):
            '#include "qapi/qobject-input-visitor.h"\n'
            '#include "qapi/qobject-output-visitor.h"\n'
            '#include "qapi/dealloc-visitor.h"\n'
-           '#include "%s-visit.h"\n#include "%s-commands.h"\n\n'
-           % (basename, basename))
+           '#include "%s-visit.h"\n#include "%s-commands.h"\n'
+           '#include "%s-introspect.h"\n\n'
+           % (basename, basename, basename))
     done = set()
     for cmd in schema.commands():
         if cmd.gen and cmd.ret_type and cmd.ret_type.name not in done:
@@ -181,6 +182,14 @@ def commands_c(schema, prefix, basename):
             out += gen_output_fn(cmd.ret_type)
     reg = ''
     for cmd in schema.commands():
+        if not cmd.gen and cmd.name == 'query-qmp-schema':
+            # served from the generated introspection data
+            reg += ('    qmp_register_command(cmds, "%s",\n'
+                    '                         %sqmp_marshal_query_qmp_schema,'
+                    ' QCO_ALLOW_PRECONFIG, %s);\n'
+                    % (cmd.name, c_name(prefix, False),
+                       cmd.special_features_c()))
+            continue
         if not cmd.gen:
             continue
         out += gen_marshal(cmd)

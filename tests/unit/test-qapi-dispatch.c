@@ -334,10 +334,14 @@ START_TEST(test_for_each_command)
     g_autoptr(GPtrArray) names = g_ptr_array_new();
 
     qmp_for_each_command(&cmds, count_cmd, names);
-    /* 7 schema commands + qmp_capabilities, in registration order */
-    ck_assert_int_eq(names->len, 8);
+    /*
+     * 7 generated commands + query-qmp-schema + qmp_capabilities, in
+     * registration order
+     */
+    ck_assert_int_eq(names->len, 9);
     ck_assert_str_eq(g_ptr_array_index(names, 0), "user-def-cmd");
-    ck_assert_str_eq(g_ptr_array_index(names, 7), "qmp_capabilities");
+    ck_assert_str_eq(g_ptr_array_index(names, 7), "query-qmp-schema");
+    ck_assert_str_eq(g_ptr_array_index(names, 8), "qmp_capabilities");
 }
 END_TEST
 
@@ -468,6 +472,17 @@ START_TEST(test_introspection)
     check_json_eq(ent, "{\"name\": \"int\", \"meta-type\": \"builtin\","
                   " \"json-type\": \"int\"}");
 
+    /* query-qmp-schema is served from the same data */
+    {
+        g_autoptr(json_t) resp = dispatch("{\"execute\": "
+                                          "\"query-qmp-schema\"}");
+
+        ck_assert(json_equal(json_object_get(resp, "return"), schema));
+        ck_assert_ptr_nonnull(find_info(schema, "query-qmp-schema"));
+    }
+    check_error("{\"execute\": \"query-qmp-schema\", \"arguments\": "
+                "{\"x\": 1}}", "Parameter 'x' is unexpected");
+
     /* the real schema's introspection data has the real commands */
     ck_assert_ptr_nonnull(find_info(real, "query-version"));
     ck_assert_ptr_nonnull(find_info(real, "qmp_capabilities"));
@@ -497,6 +512,7 @@ static Suite *qapi_dispatch_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("introspection");
+    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_introspection);
     suite_add_tcase(s, tc);
     return s;
