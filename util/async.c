@@ -23,6 +23,7 @@
 #include "qemu/osdep.h"
 #include "util/aio-int.h"
 #include "util/coroutine-int.h"
+#include "qemu/trace.h"
 
 #include <sys/eventfd.h>
 
@@ -338,6 +339,7 @@ void aio_co_schedule(AioContext *ctx, Coroutine *co)
                 __func__, old);
         abort();
     }
+    trace(aio_co_schedule, "ctx %p co %p", ctx, co);
     g_mutex_lock(&ctx->bh_lock);
     co->co_scheduled_next = NULL;
     if (ctx->scheduled_tail) {

@@ -15,6 +15,7 @@
  */
 #include "qemu/osdep.h"
 #include "util/coroutine-int.h"
+#include "qemu/trace.h"
 
 #include <pthread.h>
 
@@ -124,6 +125,8 @@ void qemu_aio_coroutine_enter(AioContext *ctx, Coroutine *co)
 
         to->caller = self;
         to->ctx = ctx;
+        trace(qemu_coroutine_enter, "from %p to %p opaque %p",
+              self, to, to->entry_arg);
         ret = qemu_coroutine_switch(self, to, COROUTINE_ENTER);
 
         /* Run what to woke meanwhile before anything else still pending. */
@@ -137,6 +140,7 @@ void qemu_aio_coroutine_enter(AioContext *ctx, Coroutine *co)
         case COROUTINE_YIELD:
             break;
         case COROUTINE_TERMINATE:
+            trace(qemu_coroutine_terminate, "co %p", to);
             coroutine_release(to);
             break;
         default:
@@ -166,6 +170,7 @@ void coroutine_fn qemu_coroutine_yield(void)
         fprintf(stderr, "%s: Co-routine is yielding to no one\n", __func__);
         abort();
     }
+    trace(qemu_coroutine_yield, "from %p to %p", self, to);
     self->caller = NULL;
     qemu_coroutine_switch(self, to, COROUTINE_YIELD);
 }

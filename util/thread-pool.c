@@ -19,6 +19,7 @@
 #include "qemu/osdep.h"
 #include "util/aio-int.h"
 #include "qemu/coroutine.h"
+#include "qemu/trace.h"
 
 #define THREAD_POOL_DEFAULT_MAX_WORKERS 64
 #define THREAD_POOL_DEFAULT_IDLE_TIMEOUT_MS 10000
@@ -127,6 +128,8 @@ static void completion_bh_cb(void *opaque)
     while ((link = g_queue_pop_head_link(&done))) {
         ThreadPoolElement *req = link->data;
 
+        trace(thread_pool_complete, "pool %p req %p opaque %p ret %d",
+              pool, req, req->opaque, req->ret);
         req->cb(req->opaque, req->ret);
         g_free(req);
     }
@@ -192,6 +195,7 @@ static void thread_pool_submit(ThreadPool *pool, ThreadPoolFunc *func,
     req->cb = cb;
     req->opaque = opaque;
     req->link.data = req;
+    trace(thread_pool_submit, "pool %p req %p opaque %p", pool, req, opaque);
 
     g_mutex_lock(&pool->lock);
     assert(!pool->stopping);
@@ -201,6 +205,8 @@ static void thread_pool_submit(ThreadPool *pool, ThreadPoolFunc *func,
         pool->cur_workers < pool->max_workers) {
         pool->cur_workers++;
         pool->starting_workers++;
+        trace(thread_pool_spawn, "pool %p workers %d", pool,
+              pool->cur_workers);
         /*
          * Our reference is consumed by g_thread_join() once the worker
          * has put itself (g_thread_self(), the same GThread) on
