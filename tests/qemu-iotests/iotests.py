@@ -673,8 +673,10 @@ class QMPClient:
                     break
             if ev is None:
                 if not self._poll_events(deadline):
-                    raise QMPTimeoutError('timed out waiting for job %s' %
-                                          job_id)
+                    raise QMPTimeoutError(
+                        'timed out waiting for job %s; its events so far: %s'
+                        % (job_id, _dumps([filter_qmp_event(e)
+                                           for e in result['events']])))
                 continue
             result['events'].append(ev)
             if log_events:
