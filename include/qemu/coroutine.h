@@ -1,10 +1,11 @@
 /*
  * Coroutines: cooperative user-space threads on the block-layer thread.
  *
- * Backend: ucontext stacks (makecontext once per coroutine, then
- * sigsetjmp/siglongjmp switches), kept in a free-list pool so creating a
- * coroutine is usually just a pop.  With ASan, every switch is annotated
- * with __sanitizer_start/finish_switch_fiber.
+ * Backend: ucontext stacks (makecontext + one jump per coroutine, then
+ * sigsetjmp/siglongjmp switches: no syscall and no allocation per switch),
+ * kept in a free-list pool so creating a coroutine is usually just a pop.
+ * With ASan, every switch is annotated with
+ * __sanitizer_start/finish_switch_fiber.
  *
  * Rules (QEMU's):
  * - qemu_coroutine_enter(co) runs co until it yields or terminates; the
@@ -13,6 +14,8 @@
  * - A coroutine yields with qemu_coroutine_yield(); whoever completes what
  *   it waits for re-enters it (usually with aio_co_wake()).
  * - When the entry function returns, the coroutine is freed (back to pool).
+ *   Misuse aborts with a message: yielding outside a coroutine ("yielding
+ *   to no one"), waking a running or already-woken coroutine.
  * - Locks here are for coroutines on the one thread: no pthread mutexes.
  * - All coroutine state is per thread (__thread): a thread-pool worker is
  *   never "in a coroutine", even while the block thread is.
