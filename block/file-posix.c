@@ -878,6 +878,12 @@ static int coroutine_fn raw_co_create_opts(BlockDriver *drv,
     return ret;
 }
 
+static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
+{
+    /* no clusters, no VM state: an all-zero answer (as QEMU) */
+    return 0;
+}
+
 static void raw_dump_info(BlockDriverState *bs, GString *out)
 {
     BDRVRawState *s = bs->opaque;
@@ -911,5 +917,6 @@ BlockDriver bdrv_file = {
     .bdrv_check_perm = raw_check_perm,
     .bdrv_set_perm = raw_set_perm,
     .bdrv_abort_perm_update = raw_abort_perm_update,
+    .bdrv_get_info = raw_get_info,
     .bdrv_dump_info = raw_dump_info,
 };

@@ -1,0 +1,21 @@
+/*
+ * The qemu-io compatible command interpreter (tools/qemu-io-cmds.c), in
+ * the library so that blockd-io and the daemon (human-monitor-command
+ * "qemu-io NODE CMD") share it.  Output goes to stdout in qemu-io's exact
+ * format.
+ */
+#ifndef BLOCK_QEMU_IO_H
+#define BLOCK_QEMU_IO_H
+
+#include "block/block-backend.h"
+
+/*
+ * Run one command line ("write -P 0x5a 0 64k") against blk (may be NULL
+ * for commands that need no image).  Returns 0, or a negative errno if
+ * the command failed (qemu-io then exits with status 1).
+ */
+int qemuio_command(BlockBackend *blk, const char *cmd);
+/* Print the command list ("help") */
+void qemuio_help(void);
+
+#endif /* BLOCK_QEMU_IO_H */
