@@ -34,6 +34,14 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+/*
+ * The switching functions keep their locals (fake_stack_save, the jump
+ * buffers) on the real stack: with detect_stack_use_after_return=1, ASan
+ * would put them on its fake stack, which the terminate switch destroys
+ * while a pooled coroutine still has to come back through these frames.
+ */
+#define COROUTINE_NO_ASAN __attribute__((no_sanitize_address))
+
 typedef struct CoroutineUContext {
     Coroutine base;
     void *stack;            /* lowest usable address */
@@ -77,7 +85,7 @@ static inline void finish_switch_fiber(void *fake_stack_save,
 #endif
 }
 
-static void coroutine_trampoline(int i0, int i1)
+static void COROUTINE_NO_ASAN coroutine_trampoline(int i0, int i1)
 {
     union CoroutineArg arg;
     CoroutineBirth *birth;
@@ -115,7 +123,7 @@ static void coroutine_trampoline(int i0, int i1)
     }
 }
 
-Coroutine *qemu_coroutine_new(void)
+Coroutine * COROUTINE_NO_ASAN qemu_coroutine_new(void)
 {
     CoroutineUContext *co;
     CoroutineBirth birth;
@@ -182,8 +190,8 @@ void qemu_coroutine_delete(Coroutine *co_)
     g_free(co);
 }
 
-CoroutineAction qemu_coroutine_switch(Coroutine *from_, Coroutine *to_,
-                                      CoroutineAction action)
+CoroutineAction COROUTINE_NO_ASAN
+qemu_coroutine_switch(Coroutine *from_, Coroutine *to_, CoroutineAction action)
 {
     CoroutineUContext *from = container_of(from_, CoroutineUContext, base);
     CoroutineUContext *to = container_of(to_, CoroutineUContext, base);
