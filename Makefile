@@ -3,7 +3,7 @@
 # automatically with --builddir when $(BUILD)/config.mak is missing).
 #
 # Sources are found by wildcard, so new files need no Makefile edit:
-#   util/ block/ nbd/ monitor/ qapi/*.c job.c blockjob.c blockdev.c
+#   util/ block/ nbd/ monitor/ qapi/*.c and top-level *.c (job.c, blockdev.c...)
 #   tools/*.c storage-daemon/*.c (except the program mains)  -> libblockd.a
 #   storage-daemon/blockd.c tools/blockd-img.c tools/blockd-io.c -> programs
 #   tests/unit/test-*.c -> one Check binary each
@@ -79,7 +79,7 @@ $(BUILD)/tests/unit/test-qapi-%: $(BUILD)/tests/unit/test-qapi-%.o $(TEST_QAPI_L
 
 # ---- library ---------------------------------------------------------------
 LIB_SRCS := $(wildcard util/*.c block/*.c nbd/*.c monitor/*.c qapi/*.c \
-	job.c blockjob.c blockdev.c tools/*.c storage-daemon/*.c)
+	$(wildcard *.c) tools/*.c storage-daemon/*.c)
 LIB_SRCS := $(filter-out $(PROGRAM_MAINS),$(LIB_SRCS))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) \
 	$(patsubst %.c,%.o,$(QAPI_GEN_C))
