@@ -54,6 +54,7 @@
 #include "qemu/osdep.h"
 #include "qemu/bitops.h"
 #include "qemu/hbitmap.h"
+#include "qemu/trace.h"
 
 #define HB_WORD_BITS    64
 #define HB_WORD_MASK    (HB_WORD_BITS - 1)
@@ -310,6 +311,9 @@ void hbitmap_set(HBitmap *hb, uint64_t start, uint64_t count)
     last = start + count - 1;
     assert(last >= start);
     assert((last >> hb->granularity) < hb->size);
+    trace(hbitmap_set, "hb %p items %" PRIu64 ",%" PRIu64 " bits %" PRIu64
+          "..%" PRIu64, hb, start, count, start >> hb->granularity,
+          last >> hb->granularity);
     hb_set_bits(hb, HB_LAST, start >> hb->granularity,
                 last >> hb->granularity);
 }
@@ -327,6 +331,9 @@ void hbitmap_reset(HBitmap *hb, uint64_t start, uint64_t count)
     assert(QEMU_IS_ALIGNED(start, gran));
     assert(QEMU_IS_ALIGNED(count, gran) || start + count == hb->orig_size);
     assert((last >> hb->granularity) < hb->size);
+    trace(hbitmap_reset, "hb %p items %" PRIu64 ",%" PRIu64 " bits %" PRIu64
+          "..%" PRIu64, hb, start, count, start >> hb->granularity,
+          last >> hb->granularity);
     hb_reset_bits(hb, HB_LAST, start >> hb->granularity,
                   last >> hb->granularity);
 }
@@ -548,6 +555,8 @@ void hbitmap_truncate(HBitmap *hb, uint64_t size)
     assert(size <= INT64_MAX);
     bits = hb_bits_for(size, hb->granularity);
     assert(bits <= HB_MAX_BITS);
+    trace(hbitmap_truncate, "hb %p size %" PRIu64 " -> %" PRIu64 " bits %"
+          PRIu64 " -> %" PRIu64, hb, hb->orig_size, size, hb->size, bits);
     hb->orig_size = size;
     if (bits == hb->size) {
         return;

@@ -1,8 +1,10 @@
 /*
  * HBitmap: a hierarchical bitmap with fast iteration over set bits.
  *
- * An HBitmap tracks @size items (bytes of a disk for dirty bitmaps, bytes or
- * clusters for the backup copy bitmap), one bit per 2^granularity items.
+ * An HBitmap tracks @size items, one bit per 2^granularity items.  Like
+ * QEMU, users make items bytes of the disk and the granularity log2 of the
+ * tracking unit: a dirty bitmap with 64 KiB granularity on a 1 TiB disk is
+ * hbitmap_alloc(1 TiB, 16) and uses 2^24 bits, about 2 MiB.
  * Setting or resetting any item of a granule affects the whole granule:
  * hbitmap_get() of every item in a set granule is true.  The last granule
  * may be partial; it still counts only the items that exist

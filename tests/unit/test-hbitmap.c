@@ -15,6 +15,7 @@
 #include "qemu/osdep.h"
 #include "qemu/bitops.h"
 #include "qemu/hbitmap.h"
+#include "qemu/trace.h"
 #include <check.h>
 #include <signal.h>
 
@@ -1156,6 +1157,42 @@ START_TEST(test_large_ranges)
 }
 END_TEST
 
+START_TEST(test_trace_points)
+{
+    g_autoptr(HBitmap) hb = hbitmap_alloc(1000, 2);
+    FILE *f = tmpfile();
+    char line[256];
+    int n = 0;
+
+    ck_assert_ptr_nonnull(f);
+    trace_set_output(f);
+    trace_enable_events("hbitmap_*");
+    hbitmap_set(hb, 5, 10);
+    hbitmap_reset(hb, 4, 12);
+    hbitmap_truncate(hb, 2000);
+    trace_enable_events("-hbitmap_*");
+    hbitmap_set(hb, 0, 1);      /* disabled again: not traced */
+    fflush(f);
+    rewind(f);
+    while (fgets(line, sizeof(line), f)) {
+        n++;
+        if (n == 1) {
+            ck_assert_ptr_nonnull(strstr(line, "hbitmap_set "));
+            ck_assert_ptr_nonnull(strstr(line, "items 5,10 bits 1..3"));
+        } else if (n == 2) {
+            ck_assert_ptr_nonnull(strstr(line, "hbitmap_reset "));
+            ck_assert_ptr_nonnull(strstr(line, "items 4,12 bits 1..3"));
+        } else {
+            ck_assert_ptr_nonnull(strstr(line, "hbitmap_truncate "));
+            ck_assert_ptr_nonnull(strstr(line, "size 1000 -> 2000"));
+        }
+    }
+    ck_assert_int_eq(n, 3);
+    trace_set_output(stderr);
+    fclose(f);
+}
+END_TEST
+
 START_TEST(test_memory_usage)
 {
     g_autoptr(HBitmap) hb = hbitmap_alloc(1 << 24, 0);
@@ -1367,6 +1404,7 @@ static Suite *hbitmap_suite(void)
     tcase_add_test(tc, test_copy_is_independent);
     tcase_add_test(tc, test_large_ranges);
     tcase_add_test(tc, test_memory_usage);
+    tcase_add_test(tc, test_trace_points);
     suite_add_tcase(s, tc);
 
     tcase_set_timeout(tr, 120);
