@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     g_autoptr(GPtrArray) cmds = g_ptr_array_new();
     const char *fmt = NULL;
     bool readonly = false, image_opts = false, force_share = false;
-    int flags = BDRV_O_UNMAP | BDRV_O_NO_SHARE;
+    int flags = BDRV_O_UNMAP;
     int c, ret = 0;
     guint i;
 
