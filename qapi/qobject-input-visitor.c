@@ -10,11 +10,14 @@
  *
  * In keyval mode every scalar leaf must be a string (that is what
  * keyval parsing of "driver=file,cache.direct=on" produces) and is
- * converted according to the schema type being visited.
+ * converted according to the schema type being visited, with the shared
+ * qemu_strto*() parsers of util/cutils.c (sizes take K/M/G/T/P/E
+ * suffixes).
  */
 #include "qemu/osdep.h"
 #include "qapi/qobject-input-visitor.h"
 #include "qapi/visitor-impl.h"
+#include "qemu/cutils.h"
 
 typedef struct StackObject {
     const char *name;           /* name of @obj in its parent, may be NULL */
@@ -368,7 +371,7 @@ static bool qiv_type_int64_keyval(Visitor *v, const char *name,
     if (!str) {
         return false;
     }
-    if (qapi_parse_int64(str, obj) < 0) {
+    if (qemu_strtoi64(str, NULL, 0, obj) < 0) {
         invalid_value(qiv, name, "integer", errp);
         return false;
     }
@@ -405,7 +408,7 @@ static bool qiv_type_uint64_keyval(Visitor *v, const char *name,
     if (!str) {
         return false;
     }
-    if (qapi_parse_uint64(str, obj) < 0) {
+    if (qemu_strtou64(str, NULL, 0, obj) < 0) {
         invalid_value(qiv, name, "integer", errp);
         return false;
     }
@@ -421,7 +424,7 @@ static bool qiv_type_size_keyval(Visitor *v, const char *name,
     if (!str) {
         return false;
     }
-    if (qapi_parse_size(str, obj) < 0) {
+    if (qemu_strtosz(str, NULL, obj) < 0) {
         invalid_value(qiv, name, "size", errp);
         return false;
     }
@@ -510,7 +513,7 @@ static bool qiv_type_number_keyval(Visitor *v, const char *name,
     if (!str) {
         return false;
     }
-    if (qapi_parse_double(str, obj) < 0) {
+    if (qemu_strtod_finite(str, NULL, obj) < 0) {
         invalid_type(qiv, name, "number", errp);
         return false;
     }

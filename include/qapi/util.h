@@ -1,7 +1,7 @@
 /*
  * QAPI runtime helpers shared by generated code: enum lookup tables,
  * QType (the JSON type of a value, used to pick an alternate's branch),
- * and the string parsers used by the keyval input visitor.
+ * and the keyval boolean parser.
  */
 #ifndef QAPI_UTIL_H
 #define QAPI_UTIL_H
@@ -59,18 +59,5 @@ int qapi_enum_parse(const QEnumLookup *lookup, const char *buf,
  */
 bool qapi_bool_parse(const char *name, const char *value, bool *obj,
                      Error **errp);
-
-/*
- * Parse a byte size with an optional suffix (B, K/k, M, G, T, P, E;
- * powers of 1024), as qemu_strtosz: "64k", "1.5M", "4096".  The whole
- * string must be consumed.  Returns 0 or -EINVAL/-ERANGE.
- */
-int qapi_parse_size(const char *str, uint64_t *result);
-
-/* Whole-string integer parsers, base 0 (decimal, 0x hex, 0 octal). */
-int qapi_parse_int64(const char *str, int64_t *result);
-int qapi_parse_uint64(const char *str, uint64_t *result);
-/* Whole-string finite double parser. */
-int qapi_parse_double(const char *str, double *result);
 
 #endif /* QAPI_UTIL_H */
