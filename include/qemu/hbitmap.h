@@ -34,7 +34,8 @@
  * the iteration sentinel: 2^41 bits need 2^35, 2^29, ..., 2^5 words on
  * levels 6..1, and 32 bits in the level-0 word.
  */
-#define HBITMAP_LEVELS          (HBITMAP_LOG_MAX_SIZE / HBITMAP_BITS_PER_LEVEL + 1)
+#define HBITMAP_LEVELS \
+    (HBITMAP_LOG_MAX_SIZE / HBITMAP_BITS_PER_LEVEL + 1)
 
 typedef struct HBitmap HBitmap;
 
