@@ -579,15 +579,27 @@ class QMPClient:
             raise QMPError('qmp_capabilities failed: %r' % (resp,))
         return resp
 
-    def _poll_events(self, deadline):
-        """Move parsed events into the queue; read until deadline."""
-        got = self._read_some(deadline)
+    def _take_parsed(self):
+        """Queue events already parsed (e.g. read along with a response)."""
         for msg in self.messages:
             if 'event' in msg:
                 self.events.append(msg)
             else:
                 raise QMPError('unexpected QMP message %r' % (msg,))
         self.messages = []
+
+    def _poll_events(self, deadline):
+        """Queue more events; True if any progress was made.
+
+        Messages parsed earlier (that arrived in the same read as a
+        response) count as progress without reading; otherwise read once,
+        waiting until deadline at most.
+        """
+        if self.messages:
+            self._take_parsed()
+            return True
+        got = self._read_some(deadline)
+        self._take_parsed()
         return got
 
     def pull_event(self, wait=False, timeout=None):
@@ -596,7 +608,7 @@ class QMPClient:
             deadline = self._deadline(timeout)
             while not self.events and self._poll_events(deadline):
                 pass
-        elif not self.events:
+        elif not self.events and not self.closed:
             while not self.events and self._poll_events(time.monotonic()):
                 pass
         return self.events.pop(0) if self.events else None
@@ -610,8 +622,9 @@ class QMPClient:
             deadline = self._deadline(timeout)
             while not self.events and self._poll_events(deadline):
                 pass
-        # Pick up whatever has already arrived without blocking.
-        while self._poll_events(time.monotonic()):
+        # Pick up whatever has already arrived without blocking (after
+        # shutdown, just hand out what was queued).
+        while not self.closed and self._poll_events(time.monotonic()):
             pass
         events, self.events = self.events, []
         return events
