@@ -39,9 +39,13 @@ PROGRAMS := $(patsubst %.c,$(BUILD)/%,$(notdir $(wildcard $(PROGRAM_MAINS))))
 QAPI_SCHEMA := $(wildcard qapi/*.json)
 QAPI_MAIN := qapi/blockd.json
 QAPI_PY := $(wildcard scripts/qapi/*.py) scripts/qapi-gen.py
+# One qapi-commands-MOD.c per schema module (qapi/MOD.json): programs
+# register the modules they implement with qmp_init_marshal_MOD().
+QAPI_MODULES := $(basename $(notdir $(QAPI_SCHEMA)))
 QAPI_GEN_C := $(if $(wildcard $(QAPI_MAIN)),$(addprefix $(BUILD)/qapi/,\
 	qapi-types.c qapi-visit.c qapi-commands.c qapi-events.c qapi-introspect.c \
-	qapi-builtin-types.c qapi-builtin-visit.c))
+	qapi-builtin-types.c qapi-builtin-visit.c \
+	$(foreach m,$(QAPI_MODULES),qapi-commands-$(m).c)))
 QAPI_GEN_H := $(QAPI_GEN_C:.c=.h)
 
 $(BUILD)/qapi/.stamp: $(QAPI_SCHEMA) $(QAPI_PY)
@@ -57,7 +61,8 @@ $(QAPI_GEN_C) $(QAPI_GEN_H): $(BUILD)/qapi/.stamp ;
 TEST_QAPI_SCHEMA := $(wildcard tests/qapi-schema/*.json tests/qapi-schema/*/*.json)
 TEST_QAPI_GEN_C := $(if $(QAPI_GEN_C),$(if $(TEST_QAPI_SCHEMA),\
 	$(addprefix $(BUILD)/tests/qapi/test-qapi-,\
-	types.c visit.c commands.c events.c introspect.c)))
+	types.c visit.c commands.c events.c introspect.c \
+	$(foreach m,$(basename $(notdir $(TEST_QAPI_SCHEMA))),commands-$(m).c))))
 TEST_QAPI_GEN_H := $(TEST_QAPI_GEN_C:.c=.h)
 TEST_QAPI_OBJS := $(TEST_QAPI_GEN_C:.c=.o)
 TEST_QAPI_UNIT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/test-qapi-*.c))

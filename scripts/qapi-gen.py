@@ -7,7 +7,10 @@ Usage: qapi-gen.py [-o DIR] [-p PREFIX] [-b] [--doc FILE] SCHEMA
 Writes into DIR:
   PREFIXqapi-types.{c,h}       C types, enum lookup tables, qapi_free_*
   PREFIXqapi-visit.{c,h}       visit_type_* for every type
-  PREFIXqapi-commands.{c,h}    qmp_marshal_*, PREFIXqmp_init_marshal()
+  PREFIXqapi-commands.h        qmp_* handler and qmp_marshal_* prototypes
+  PREFIXqapi-commands-MOD.{c,h} marshalers of schema module MOD (file
+                               MOD.json) and PREFIXqmp_init_marshal_MOD()
+  PREFIXqapi-commands.c        PREFIXqmp_init_marshal(): every module
   PREFIXqapi-events.{c,h}      qapi_event_send_*
   PREFIXqapi-introspect.{c,h}  PREFIXqmp_schema_json() for query-qmp-schema
 With -b also qapi-builtin-types.{c,h} and qapi-builtin-visit.{c,h} (lists
@@ -70,8 +73,13 @@ def main():
         write(os.path.join(out, mod.basename + '-types.c'), mod.types_c())
         write(os.path.join(out, mod.basename + '-visit.h'), mod.visit_h())
         write(os.path.join(out, mod.basename + '-visit.c'), mod.visit_c())
+    for mod in commands.schema_modules(schema):
+        write(os.path.join(out, '%s-commands-%s.c' % (base, mod)),
+              commands.commands_c(schema, prefix, base, mod))
+        write(os.path.join(out, '%s-commands-%s.h' % (base, mod)),
+              commands.commands_module_h(schema, prefix, base, mod))
     for name, gen in (('commands.h', commands.commands_h),
-                      ('commands.c', commands.commands_c),
+                      ('commands.c', commands.commands_init_c),
                       ('events.h', commands.events_h),
                       ('events.c', commands.events_c),
                       ('introspect.h', introspect.introspect_h),

@@ -347,6 +347,7 @@ class Schema:
     def __init__(self, fname):
         parser = Parser(fname).parse()
         self.fname = fname
+        self.files = sorted(parser.included)  # the main file and includes
         self.entities = []                # definitions in schema order
         self.types = {}
         self.free_docs = parser.free_docs
