@@ -213,8 +213,10 @@ static bool build_image(const Qcow2CreateOpts *o, uint8_t **image,
     uint64_t l1_size = qcow2_l1_entries_for(cluster_bits, o->size);
     uint64_t l1_clusters = DIV_ROUND_UP(l1_size * 8, cs);
     uint64_t t = 1, b = 1, n, i;
+    uint8_t table[sizeof(feature_names) / sizeof(feature_names[0]) * 48];
     uint8_t *img, *p;
-    size_t off;
+    size_t off, need;
+    bool with_table;
 
     if (o->size > BDRV_MAX_LENGTH || l1_size * 8 > QCOW_MAX_L1_SIZE) {
         error_setg(errp, "Image size too big for cluster size %" PRIu64,
@@ -256,9 +258,13 @@ static bool build_image(const Qcow2CreateOpts *o, uint8_t **image,
     } else {
         off = QCOW2_V2_HEADER_SIZE;
     }
-    /* extensions; the name table alone is 8 * 48 bytes */
-    if (off + 16 + 8 + sizeof(feature_names) / sizeof(feature_names[0]) * 48 +
-        8 + (o->backing_file ? strlen(o->backing_file) : 0) > cs) {
+    /* extensions; the feature name table is optional, left out if the
+     * header would not fit in one cluster otherwise */
+    need = off + 8 + (o->backing_fmt ? 8 + QEMU_ALIGN_UP(
+                          strlen(o->backing_fmt), 8) : 0) +
+           (o->backing_file ? strlen(o->backing_file) : 0);
+    with_table = o->version >= 3 && need + 8 + sizeof(table) <= cs;
+    if (need > cs) {
         g_free(img);
         error_setg(errp, "Header does not fit in one cluster; use a larger "
                    "cluster size or a shorter backing file name");
@@ -268,9 +274,7 @@ static bool build_image(const Qcow2CreateOpts *o, uint8_t **image,
         off += put_ext(img + off, QCOW2_EXT_MAGIC_BACKING_FORMAT,
                        o->backing_fmt, strlen(o->backing_fmt));
     }
-    if (o->version >= 3) {
-        uint8_t table[sizeof(feature_names) / sizeof(feature_names[0]) * 48];
-
+    if (with_table) {
         memset(table, 0, sizeof(table));
         for (i = 0; i < sizeof(feature_names) / sizeof(feature_names[0]);
              i++) {
