@@ -87,7 +87,12 @@
 #define BLOCK_OPT_BACKING_FMT   "backing_fmt"
 #define BLOCK_OPT_CLUSTER_SIZE  "cluster_size"
 
-/* blkdebug events (QEMU's BlkdebugEvent, same names and order) */
+/*
+ * blkdebug events (QEMU's BlkdebugEvent, same names and order).  The
+ * QAPI schema generates the identical enum into qapi-types.h; a file that
+ * needs both includes qapi-types.h first and gets the generated one.
+ */
+#ifndef QAPI_TYPES_H
 typedef enum BlkdebugEvent {
     BLKDBG_L1_UPDATE,
     BLKDBG_L1_GROW_ALLOC_TABLE,
@@ -139,6 +144,7 @@ typedef enum BlkdebugEvent {
     BLKDBG_NONE,
     BLKDBG__MAX,
 } BlkdebugEvent;
+#endif
 
 const char *blkdebug_event_name(BlkdebugEvent ev);
 /* -1 if unknown */
