@@ -175,6 +175,15 @@ bool block_job_set_speed(BlockJob *job, int64_t speed, Error **errp)
         return false;
     }
 
+    /*
+     * Start the accounting afresh: what was dispatched under the old
+     * limit must not be re-priced at the new one (a job that always
+     * wakes exactly at its slice end never starts a new slice, so after
+     * lowering the speed it would otherwise stall for its whole history
+     * re-paid at the lower rate).  QEMU keeps the old accounting.
+     */
+    ratelimit_destroy(&job->limit);
+    ratelimit_init(&job->limit);
     ratelimit_set_speed(&job->limit, speed, BLOCK_JOB_SLICE_TIME);
     job->speed = speed;
     trace(block_job_set_speed, "job %p speed %" PRId64, job, speed);
