@@ -535,7 +535,9 @@ static int coroutine_fn bdrv_aligned_preadv(BdrvChild *child,
     if (flags & BDRV_REQ_SERIALISING) {
         bdrv_mark_request_serialising(req, align);
     }
-    bdrv_wait_serialising_requests(req);
+    if (!(flags & BDRV_REQ_NO_SERIALISING)) {
+        bdrv_wait_serialising_requests(req);
+    }
 
     total = bdrv_getlength(bs);
     if (total < 0) {
@@ -1161,7 +1163,9 @@ static int coroutine_fn bdrv_co_copy_range_internal(
             if (read_flags & BDRV_REQ_SERIALISING) {
                 bdrv_mark_request_serialising(&req, 1);
             }
-            bdrv_wait_serialising_requests(&req);
+            if (!(read_flags & BDRV_REQ_NO_SERIALISING)) {
+                bdrv_wait_serialising_requests(&req);
+            }
             ret = bs->drv->bdrv_co_copy_range_from(bs, src, src_offset, dst,
                                                    dst_offset, bytes,
                                                    read_flags, write_flags);

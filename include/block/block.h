@@ -71,7 +71,15 @@ typedef enum BdrvRequestFlags {
     BDRV_REQ_PREFETCH        = 0x200, /* read: only populate caches */
     BDRV_REQ_NO_WAIT         = 0x400, /* with SERIALISING: fail -EBUSY
                                        * instead of waiting */
-    BDRV_REQ_MASK            = 0x7f6,
+    BDRV_REQ_NO_SERIALISING  = 0x800, /* read (and copy_range source):
+                                       * do not wait for serialising
+                                       * requests.  For copy-before-write
+                                       * reads issued while the guest
+                                       * write that triggered them is
+                                       * tracked (it may be a serialising
+                                       * RMW write): waiting would
+                                       * deadlock. */
+    BDRV_REQ_MASK            = 0xff6,
 } BdrvRequestFlags;
 
 /* ---- block status (bdrv_block_status result bits) ---- */

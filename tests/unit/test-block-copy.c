@@ -1,0 +1,612 @@
+/*
+ * Unit tests for the copy engine (block/block-copy.c) and the
+ * copy-before-write notifier (block/backup-cbw.c), without the job
+ * framework: a small harness attaches the engine to a source and a target
+ * opened through the real block layer (files in a temp dir, qcow2,
+ * blkdebug, null-co), drives the background copy in a coroutine and fires
+ * random guest writes at the source between aio_poll steps.
+ *
+ * The point-in-time property: whatever the interleaving, the target (or,
+ * for sync=none, the snapshot read through the engine) equals the source
+ * as it was when the copy started.  BLOCKD_STRESS=1 runs 200+ trials
+ * instead of 24; BLOCK_COPY_TEST_SEED shifts the seeds.
+ */
+#include "qemu/osdep.h"
+#include "block/backup.h"
+#include "block/block_int.h"
+#include "block/block-backend.h"
+#include "block/qcow2.h"
+#include "qemu/cutils.h"
+#include <check.h>
+
+#define CLUSTER (64 * KiB)
+
+static char *tmpdir;
+static unsigned seed_base;
+
+static void setup(void)
+{
+    const char *seed = g_getenv("BLOCK_COPY_TEST_SEED");
+
+    qemu_init_main_loop();
+    bdrv_init();
+    tmpdir = g_dir_make_tmp("test-block-copy-XXXXXX", NULL);
+    seed_base = seed ? (unsigned)g_ascii_strtoull(seed, NULL, 10) : 0;
+}
+
+static void teardown(void)
+{
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmpdir);
+
+    ck_assert_ptr_null(bdrv_next_node(NULL));
+    ck_assert_int_eq(system(cmd), 0);
+    g_free(tmpdir);
+}
+
+static char *tpath(const char *name)
+{
+    return g_build_filename(tmpdir, name, NULL);
+}
+
+static BlockDriverState *open_json(const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *s = NULL;
+    g_autoptr(json_t) o = NULL;
+    json_error_t jerr;
+    Error *err = NULL;
+    BlockDriverState *bs;
+
+    va_start(ap, fmt);
+    s = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    o = json_loads(s, 0, &jerr);
+    ck_assert_msg(o != NULL, "bad json %s", s);
+    bs = bdrv_open(o, &err);
+    ck_assert_msg(bs != NULL, "open %s: %s", s,
+                  err ? error_get_pretty(err) : "");
+    return bs;
+}
+
+static void create_raw(const char *path, int64_t size)
+{
+    g_autoptr(json_t) o = json_pack("{s:I}", "size", (json_int_t)size);
+
+    ck_assert_int_eq(bdrv_create_file(path, o, &error_abort), 0);
+}
+
+static BlockDriverState *open_raw(const char *path)
+{
+    return open_json("{\"driver\":\"raw\",\"file\":{\"driver\":\"file\","
+                     "\"filename\":\"%s\"}}", path);
+}
+
+static BlockBackend *blk_rw(BlockDriverState *bs)
+{
+    BlockBackend *blk = blk_new(BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE,
+                                BLK_PERM_ALL);
+
+    ck_assert(blk_insert_bs(blk, bs, &error_abort));
+    return blk;
+}
+
+static void fill_random(GRand *r, uint8_t *buf, int64_t len)
+{
+    int64_t i;
+
+    for (i = 0; i + 4 <= len; i += 4) {
+        uint32_t v = g_rand_int(r);
+
+        memcpy(buf + i, &v, 4);
+    }
+    for (; i < len; i++) {
+        buf[i] = g_rand_int(r);
+    }
+}
+
+static void read_all(BlockDriverState *bs, uint8_t *buf, int64_t len)
+{
+    BlockBackend *blk = blk_new(BLK_PERM_CONSISTENT_READ, BLK_PERM_ALL);
+
+    ck_assert(blk_insert_bs(blk, bs, &error_abort));
+    ck_assert_int_eq(blk_pread(blk, 0, len, buf, 0), 0);
+    blk_unref(blk);
+}
+
+/* ---- the harness ---- */
+
+typedef struct Harness {
+    BlockDriverState *src, *tgt;
+    BlockBackend *guest;
+    BdrvChild *src_child, *tgt_child;
+    BlockCopyState *bcs;
+    BackupCBW *cbw;
+    int64_t len;
+    /* target writes per cluster (write hook) */
+    GArray *tgt_writes;
+    int cbw_errors;
+    /* background run */
+    bool run_done;
+    int run_ret;
+    bool run_is_read;
+    BlockCopyHooks hooks;
+    bool stop;
+    bool pause;
+    int paused_count;
+} Harness;
+
+static void tgt_write_hook(BlockDriverState *bs, int64_t offset,
+                           int64_t bytes, void *opaque)
+{
+    Harness *h = opaque;
+    int64_t c;
+
+    for (c = offset / CLUSTER; c < DIV_ROUND_UP(offset + bytes, CLUSTER);
+         c++) {
+        if (c < (int64_t)h->tgt_writes->len) {
+            g_array_index(h->tgt_writes, int, c)++;
+        }
+    }
+}
+
+static void harness_cbw_error(void *opaque, int ret, bool is_read)
+{
+    Harness *h = opaque;
+
+    h->cbw_errors++;
+}
+
+static void harness_init(Harness *h, BlockDriverState *src,
+                         BlockDriverState *tgt, BlockCopyOptions *opts,
+                         OnCbwError on_cbw_error)
+{
+    memset(h, 0, sizeof(*h));
+    h->src = src;
+    h->tgt = tgt;
+    h->len = bdrv_getlength(src);
+    h->guest = blk_rw(src);
+    h->src_child = bdrv_root_attach_child(src, "source", "block-copy test",
+                                          BDRV_CHILD_DATA,
+                                          BLK_PERM_CONSISTENT_READ,
+                                          BLK_PERM_ALL, NULL, &error_abort);
+    h->tgt_child = bdrv_root_attach_child(tgt, "target", "block-copy test",
+                                          BDRV_CHILD_DATA, BLK_PERM_WRITE,
+                                          BLK_PERM_ALL, NULL, &error_abort);
+    if (!opts->cluster_size) {
+        opts->cluster_size = CLUSTER;
+    }
+    h->bcs = block_copy_state_new(h->src_child, h->tgt_child, opts,
+                                  &error_abort);
+    h->cbw = backup_cbw_attach(src, h->bcs, on_cbw_error, harness_cbw_error,
+                               h);
+    h->tgt_writes = g_array_new(false, true, sizeof(int));
+    g_array_set_size(h->tgt_writes, DIV_ROUND_UP(h->len, CLUSTER));
+    bdrv_add_write_hook(tgt, tgt_write_hook, h);
+}
+
+static void harness_cleanup(Harness *h)
+{
+    blk_drain(h->guest);
+    block_copy_drain_sync(h->bcs);
+    bdrv_remove_write_hook(h->tgt, tgt_write_hook, h);
+    backup_cbw_detach(h->cbw);
+    block_copy_state_free(h->bcs);
+    blk_unref(h->guest);
+    bdrv_root_unref_child(h->src_child);
+    bdrv_root_unref_child(h->tgt_child);
+    g_array_free(h->tgt_writes, true);
+    bdrv_unref(h->src);
+    bdrv_unref(h->tgt);
+}
+
+static bool h_should_stop(void *opaque)
+{
+    return ((Harness *)opaque)->stop;
+}
+
+static bool h_pause_pending(void *opaque)
+{
+    return ((Harness *)opaque)->pause;
+}
+
+static void coroutine_fn h_pause_point(void *opaque)
+{
+    Harness *h = opaque;
+
+    h->paused_count++;
+    while (h->pause) {
+        qemu_co_sleep_ns(QEMU_CLOCK_REALTIME, 100 * SCALE_US);
+    }
+}
+
+static void coroutine_fn run_entry(void *opaque)
+{
+    Harness *h = opaque;
+
+    h->run_ret = block_copy_run(h->bcs, &h->hooks, &h->run_is_read);
+    h->run_done = true;
+}
+
+static void harness_start_run(Harness *h)
+{
+    h->hooks.should_stop = h_should_stop;
+    h->hooks.pause_pending = h_pause_pending;
+    h->hooks.pause_point = h_pause_point;
+    h->hooks.opaque = h;
+    h->run_done = false;
+    qemu_coroutine_enter(qemu_coroutine_create(run_entry, h));
+}
+
+static void harness_wait_run(Harness *h)
+{
+    while (!h->run_done) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+}
+
+/* ---- guest requests ---- */
+
+typedef struct GuestReq {
+    BlockBackend *blk;
+    int kind;           /* 0 write, 1 zeroes, 2 discard */
+    int64_t offset, bytes;
+    uint8_t *buf;
+    int ret;
+    bool done;
+    int *pending;
+} GuestReq;
+
+static void coroutine_fn guest_entry(void *opaque)
+{
+    GuestReq *g = opaque;
+
+    switch (g->kind) {
+    case 0:
+        g->ret = blk_co_pwrite(g->blk, g->offset, g->bytes, g->buf, 0);
+        break;
+    case 1:
+        g->ret = blk_co_pwrite_zeroes(g->blk, g->offset, g->bytes, 0);
+        break;
+    default:
+        g->ret = blk_co_pdiscard(g->blk, g->offset, g->bytes);
+        break;
+    }
+    g->done = true;
+    (*g->pending)--;
+}
+
+static GuestReq *guest_start(BlockBackend *blk, GRand *r, int64_t len,
+                             int *pending)
+{
+    GuestReq *g = g_new0(GuestReq, 1);
+    int64_t max = g_rand_boolean(r) ? 4096 : 3 * CLUSTER;
+
+    g->blk = blk;
+    g->offset = g_rand_int_range(r, 0, len);
+    g->bytes = g_rand_int_range(r, 1, max + 1);
+    g->bytes = MIN(g->bytes, len - g->offset);
+    if (g_rand_boolean(r)) {
+        /* cluster-aligned now and then */
+        g->offset = QEMU_ALIGN_DOWN(g->offset, 4096);
+        g->bytes = MIN(QEMU_ALIGN_UP(g->bytes, 4096), len - g->offset);
+    }
+    g->kind = g_rand_int_range(r, 0, 10) < 8 ? 0 :
+              g_rand_int_range(r, 1, 3);
+    g->buf = g_malloc(g->bytes);
+    fill_random(r, g->buf, g->bytes);
+    g->pending = pending;
+    (*pending)++;
+    qemu_coroutine_enter(qemu_coroutine_create(guest_entry, g));
+    return g;
+}
+
+static void guest_free(gpointer p)
+{
+    GuestReq *g = p;
+
+    ck_assert(g->done);
+    ck_assert_int_eq(g->ret, 0);
+    g_free(g->buf);
+    g_free(g);
+}
+
+/* ---- snapshot readers ---- */
+
+typedef struct SnapRead {
+    BlockCopyState *bcs;
+    int64_t offset, bytes;
+    uint8_t *buf;
+    const uint8_t *expect;
+    int ret;
+    int *pending;
+} SnapRead;
+
+static void coroutine_fn snap_entry(void *opaque)
+{
+    SnapRead *sr = opaque;
+    QEMUIOVector qiov;
+
+    qemu_iovec_init_buf(&qiov, sr->buf, sr->bytes);
+    sr->ret = block_copy_snapshot_read(sr->bcs, sr->offset, sr->bytes,
+                                       &qiov);
+    ck_assert_int_eq(sr->ret, 0);
+    ck_assert_msg(memcmp(sr->buf, sr->expect + sr->offset, sr->bytes) == 0,
+                  "snapshot read %" PRId64 "+%" PRId64 " differs",
+                  sr->offset, sr->bytes);
+    (*sr->pending)--;
+    g_free(sr->buf);
+    g_free(sr);
+}
+
+static void snap_start(BlockCopyState *bcs, GRand *r, int64_t len,
+                       const uint8_t *expect, int *pending)
+{
+    SnapRead *sr = g_new0(SnapRead, 1);
+
+    sr->bcs = bcs;
+    sr->offset = g_rand_int_range(r, 0, len);
+    sr->bytes = g_rand_int_range(r, 1, 2 * CLUSTER);
+    sr->bytes = MIN(sr->bytes, len - sr->offset);
+    sr->buf = g_malloc(sr->bytes);
+    sr->expect = expect;
+    sr->pending = pending;
+    (*pending)++;
+    qemu_coroutine_enter(qemu_coroutine_create(snap_entry, sr));
+}
+
+/* ---- point-in-time trials ---- */
+
+typedef enum { SYNC_FULL, SYNC_TOP, SYNC_NONE } TrialSync;
+
+/* Random image content: data, zero-written data, holes. */
+static void populate(BlockBackend *blk, GRand *r, int64_t len,
+                     int64_t granule)
+{
+    g_autofree uint8_t *buf = g_malloc(granule);
+    int64_t off;
+
+    for (off = 0; off < len; off += granule) {
+        int64_t n = MIN(granule, len - off);
+        int what = g_rand_int_range(r, 0, 4);
+
+        if (what == 0) {
+            continue;                           /* hole / unallocated */
+        } else if (what == 1) {
+            memset(buf, 0, n);                  /* zeroes as data */
+        } else {
+            fill_random(r, buf, n);
+        }
+        ck_assert_int_eq(blk_pwrite(blk, off, n, buf, 0), 0);
+    }
+}
+
+static void run_trial(unsigned seed, TrialSync sync, bool use_buffer)
+{
+    g_autoptr(GRand) r = g_rand_new_with_seed(seed + seed_base);
+    g_autofree char *src_path = tpath("src.img");
+    g_autofree char *base_path = tpath("base.img");
+    g_autofree char *tgt_path = tpath("tgt.img");
+    int64_t len = g_rand_int_range(r, 1, 24) * CLUSTER +
+                  (g_rand_boolean(r) ? g_rand_int_range(r, 1, CLUSTER) : 0);
+    g_autofree uint8_t *snap = g_malloc(len);
+    g_autofree uint8_t *expect = g_malloc(len);
+    g_autofree uint8_t *got = g_malloc(len);
+    g_autofree uint8_t *top_alloc = g_malloc0(DIV_ROUND_UP(len, CLUSTER));
+    g_autoptr(GPtrArray) reqs = g_ptr_array_new_with_free_func(guest_free);
+    BlockCopyOptions opts = { 0 };
+    BlockDriverState *src, *tgt;
+    Harness h;
+    int pending = 0, snap_pending = 0, nwrites, i;
+    int64_t c;
+
+    unlink(src_path);
+    unlink(base_path);
+    if (sync == SYNC_TOP) {
+        /* qcow2 overlay (4 KiB clusters: partial job clusters) on raw */
+        g_autofree char *create_opts = NULL;
+        g_autoptr(json_t) o = NULL;
+        BlockBackend *b;
+
+        create_raw(base_path, len);
+        b = blk_rw(open_raw(base_path));
+        bdrv_unref(blk_bs(b));
+        populate(b, r, len, 16 * KiB);
+        blk_unref(b);
+        create_opts = g_strdup_printf("{\"size\":%" PRId64 ",\"backing_file\":"
+                                      "\"%s\",\"backing_fmt\":\"raw\","
+                                      "\"cluster_size\":4096}", len,
+                                      base_path);
+        o = json_loads(create_opts, 0, NULL);
+        ck_assert_int_eq(bdrv_create(&bdrv_qcow2, src_path, o, &error_abort),
+                         0);
+        src = open_json("{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\","
+                        "\"filename\":\"%s\"}}", src_path);
+        b = blk_rw(src);
+        populate(b, r, len, 12 * KiB);
+        blk_unref(b);
+        for (c = 0; c < DIV_ROUND_UP(len, CLUSTER); c++) {
+            int64_t end = MIN((c + 1) * CLUSTER, len), pos, pnum;
+
+            for (pos = c * CLUSTER; pos < end; pos += pnum) {
+                int ret = bdrv_is_allocated(src, pos, end - pos, &pnum);
+
+                ck_assert_int_ge(ret, 0);
+                top_alloc[c] |= ret;
+            }
+        }
+    } else {
+        BlockBackend *b;
+
+        create_raw(src_path, len);
+        src = open_raw(src_path);
+        b = blk_rw(src);
+        populate(b, r, len, g_rand_int_range(r, 1, 5) * 16 * KiB);
+        blk_unref(b);
+    }
+    unlink(tgt_path);
+    create_raw(tgt_path, len);
+    tgt = open_raw(tgt_path);
+    read_all(src, snap, len);
+
+    opts.skip_unallocated = sync == SYNC_TOP;
+    opts.max_workers = g_rand_int_range(r, 1, 9);
+    opts.max_chunk = g_rand_int_range(r, 1, 5) * CLUSTER;
+    opts.use_copy_range = sync != SYNC_TOP && g_rand_boolean(r);
+    if (use_buffer) {
+        /* small limits force the synchronous fallback */
+        opts.cbw_buffer_limit = g_rand_boolean(r) ? 4 * MiB :
+                                g_rand_int_range(r, 1, 4) * CLUSTER;
+    }
+    harness_init(&h, src, tgt, &opts, ON_CBW_ERROR_BREAK_GUEST_WRITE);
+    if (sync != SYNC_NONE) {
+        harness_start_run(&h);
+    }
+
+    nwrites = g_rand_int_range(r, 5, 60);
+    for (i = 0; i < nwrites || (sync != SYNC_NONE && !h.run_done); i++) {
+        if (i < nwrites) {
+            g_ptr_array_add(reqs, guest_start(h.guest, r, len, &pending));
+        }
+        if (sync != SYNC_TOP && g_rand_int_range(r, 0, 4) == 0) {
+            snap_start(h.bcs, r, len, snap, &snap_pending);
+        }
+        int steps = g_rand_int_range(r, 0, 4);
+
+        while (steps-- > 0) {
+            bool busy = pending || snap_pending ||
+                        (sync != SYNC_NONE && !h.run_done);
+
+            aio_poll(qemu_get_aio_context(), busy && g_rand_boolean(r));
+        }
+        if (i > 100000) {
+            ck_abort_msg("trial %u does not finish", seed);
+        }
+    }
+    while (pending > 0 || snap_pending > 0) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+    if (sync != SYNC_NONE) {
+        harness_wait_run(&h);
+        ck_assert_int_eq(h.run_ret, 0);
+        ck_assert(hbitmap_empty(block_copy_dirty_bitmap(h.bcs)));
+    }
+    block_copy_drain_sync(h.bcs);
+    ck_assert_int_eq(h.cbw_errors, 0);
+
+    /* every cluster reached the target at most once */
+    for (c = 0; c < (int64_t)h.tgt_writes->len; c++) {
+        ck_assert_msg(g_array_index(h.tgt_writes, int, c) <= 1,
+                      "seed %u: cluster %" PRId64 " written %d times", seed,
+                      c, g_array_index(h.tgt_writes, int, c));
+    }
+
+    switch (sync) {
+    case SYNC_FULL:
+        memcpy(expect, snap, len);
+        read_all(tgt, got, len);
+        break;
+    case SYNC_TOP:
+        for (c = 0; c < DIV_ROUND_UP(len, CLUSTER); c++) {
+            int64_t n = MIN(CLUSTER, len - c * CLUSTER);
+
+            /*
+             * Unallocated clusters are skipped, unless a guest write
+             * copied them before the walk got there (their data then
+             * comes from the backing file, as the snapshot has it).
+             */
+            if (top_alloc[c] || g_array_index(h.tgt_writes, int, c)) {
+                memcpy(expect + c * CLUSTER, snap + c * CLUSTER, n);
+            } else {
+                memset(expect + c * CLUSTER, 0, n);
+            }
+        }
+        read_all(tgt, got, len);
+        break;
+    case SYNC_NONE: {
+        /* copied clusters from the target, the rest from the source */
+        g_autofree uint8_t *src_now = g_malloc(len);
+        HBitmap *bm = block_copy_dirty_bitmap(h.bcs);
+
+        memcpy(expect, snap, len);
+        read_all(tgt, got, len);
+        read_all(src, src_now, len);
+        for (c = 0; c < DIV_ROUND_UP(len, CLUSTER); c++) {
+            int64_t n = MIN(CLUSTER, len - c * CLUSTER);
+
+            if (hbitmap_get(bm, c * CLUSTER)) {
+                memcpy(got + c * CLUSTER, src_now + c * CLUSTER, n);
+            }
+        }
+        break;
+    }
+    }
+    for (c = 0; c < len; c++) {
+        if (got[c] != expect[c]) {
+            ck_abort_msg("seed %u sync %d buffer %d: byte %" PRId64
+                         " (cluster %" PRId64 ") is %02x, expected %02x",
+                         seed, sync, use_buffer, c, c / CLUSTER, got[c],
+                         expect[c]);
+        }
+    }
+    harness_cleanup(&h);
+}
+
+static int trials(void)
+{
+    return g_getenv("BLOCKD_STRESS") ? 210 : 24;
+}
+
+START_TEST(test_point_in_time_full)
+{
+    int i;
+
+    for (i = 0; i < trials(); i++) {
+        run_trial(1000 + i, SYNC_FULL, i % 2);
+    }
+}
+END_TEST
+
+START_TEST(test_point_in_time_top)
+{
+    int i;
+
+    for (i = 0; i < trials(); i++) {
+        run_trial(2000 + i, SYNC_TOP, i % 2);
+    }
+}
+END_TEST
+
+START_TEST(test_point_in_time_none)
+{
+    int i;
+
+    for (i = 0; i < trials(); i++) {
+        run_trial(3000 + i, SYNC_NONE, i % 2);
+    }
+}
+END_TEST
+
+static Suite *block_copy_suite(void)
+{
+    Suite *s = suite_create("block-copy");
+    TCase *tc = tcase_create("point-in-time");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, g_getenv("BLOCKD_STRESS") ? 600 : 60);
+    tcase_add_test(tc, test_point_in_time_full);
+    tcase_add_test(tc, test_point_in_time_top);
+    tcase_add_test(tc, test_point_in_time_none);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(block_copy_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
