@@ -27,56 +27,20 @@
 #include "qemu/cutils.h"
 #include "qemu/trace.h"
 
-static const char *const blkdebug_event_names[BLKDBG__MAX] = {
-    "l1_update", "l1_grow_alloc_table", "l1_grow_write_table",
-    "l1_grow_activate_table", "l2_load", "l2_update", "l2_update_compressed",
-    "l2_alloc_cow_read", "l2_alloc_write", "read_aio", "read_backing_aio",
-    "read_compressed", "write_aio", "write_compressed", "vmstate_load",
-    "vmstate_save", "cow_read", "cow_write", "reftable_load",
-    "reftable_grow", "reftable_update", "refblock_load", "refblock_update",
-    "refblock_update_part", "refblock_alloc", "refblock_alloc_hookup",
-    "refblock_alloc_write", "refblock_alloc_write_blocks",
-    "refblock_alloc_write_table", "refblock_alloc_switch_table",
-    "cluster_alloc", "cluster_alloc_bytes", "cluster_free", "flush_to_os",
-    "flush_to_disk", "pwritev_rmw_head", "pwritev_rmw_after_head",
-    "pwritev_rmw_tail", "pwritev_rmw_after_tail", "pwritev", "pwritev_zero",
-    "pwritev_done", "empty_image_prepare", "l1_shrink_write_table",
-    "l1_shrink_free_l2_clusters", "cor_write", "cluster_alloc_space",
-    "none",
-};
+#include "qapi/util.h"
 
+/* Event and I/O type names come from the QAPI schema (BlkdebugEvent,
+ * BlkdebugIOType in qapi/block-core.json). */
 const char *blkdebug_event_name(BlkdebugEvent ev)
 {
     assert(ev < BLKDBG__MAX);
-    return blkdebug_event_names[ev];
+    return BlkdebugEvent_str(ev);
 }
 
 int blkdebug_event_lookup(const char *name)
 {
-    int i;
-
-    for (i = 0; i < BLKDBG__MAX; i++) {
-        if (!strcmp(blkdebug_event_names[i], name)) {
-            return i;
-        }
-    }
-    return -1;
+    return qapi_enum_parse(&BlkdebugEvent_lookup, name, -1, NULL);
 }
-
-typedef enum BlkdebugIOType {
-    BLKDEBUG_IO_TYPE_READ,
-    BLKDEBUG_IO_TYPE_WRITE,
-    BLKDEBUG_IO_TYPE_WRITE_ZEROES,
-    BLKDEBUG_IO_TYPE_DISCARD,
-    BLKDEBUG_IO_TYPE_FLUSH,
-    BLKDEBUG_IO_TYPE_BLOCK_STATUS,
-    BLKDEBUG_IO_TYPE__MAX,
-} BlkdebugIOType;
-
-static const char *const iotype_names[] = {
-    "read", "write", "write-zeroes", "discard", "flush", "block-status",
-    NULL,
-};
 
 typedef enum {
     ACTION_INJECT_ERROR,
@@ -147,13 +111,10 @@ static bool parse_iotypes(json_t *v, uint64_t *mask, Error **errp)
     json_array_foreach(v, i, e) {
         int j;
 
-        for (j = 0; iotype_names[j]; j++) {
-            if (json_is_string(e) &&
-                !strcmp(json_string_value(e), iotype_names[j])) {
-                break;
-            }
-        }
-        if (!iotype_names[j]) {
+        j = json_is_string(e) ?
+            qapi_enum_parse(&BlkdebugIOType_lookup, json_string_value(e),
+                            -1, NULL) : -1;
+        if (j < 0) {
             error_setg(errp, "Parameter 'iotype' does not accept value '%s'",
                        json_is_string(e) ? json_string_value(e) : "?");
             return false;

@@ -81,70 +81,14 @@
 
 #include "block/block.h"
 #include "qemu/coroutine.h"
+#include "qapi-types.h"
 
 #define BLOCK_OPT_SIZE          "size"
 #define BLOCK_OPT_BACKING_FILE  "backing_file"
 #define BLOCK_OPT_BACKING_FMT   "backing_fmt"
 #define BLOCK_OPT_CLUSTER_SIZE  "cluster_size"
 
-/*
- * blkdebug events (QEMU's BlkdebugEvent, same names and order).  The
- * QAPI schema generates the identical enum into qapi-types.h; a file that
- * needs both includes qapi-types.h first and gets the generated one.
- */
-#ifndef QAPI_TYPES_H
-typedef enum BlkdebugEvent {
-    BLKDBG_L1_UPDATE,
-    BLKDBG_L1_GROW_ALLOC_TABLE,
-    BLKDBG_L1_GROW_WRITE_TABLE,
-    BLKDBG_L1_GROW_ACTIVATE_TABLE,
-    BLKDBG_L2_LOAD,
-    BLKDBG_L2_UPDATE,
-    BLKDBG_L2_UPDATE_COMPRESSED,
-    BLKDBG_L2_ALLOC_COW_READ,
-    BLKDBG_L2_ALLOC_WRITE,
-    BLKDBG_READ_AIO,
-    BLKDBG_READ_BACKING_AIO,
-    BLKDBG_READ_COMPRESSED,
-    BLKDBG_WRITE_AIO,
-    BLKDBG_WRITE_COMPRESSED,
-    BLKDBG_VMSTATE_LOAD,
-    BLKDBG_VMSTATE_SAVE,
-    BLKDBG_COW_READ,
-    BLKDBG_COW_WRITE,
-    BLKDBG_REFTABLE_LOAD,
-    BLKDBG_REFTABLE_GROW,
-    BLKDBG_REFTABLE_UPDATE,
-    BLKDBG_REFBLOCK_LOAD,
-    BLKDBG_REFBLOCK_UPDATE,
-    BLKDBG_REFBLOCK_UPDATE_PART,
-    BLKDBG_REFBLOCK_ALLOC,
-    BLKDBG_REFBLOCK_ALLOC_HOOKUP,
-    BLKDBG_REFBLOCK_ALLOC_WRITE,
-    BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS,
-    BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE,
-    BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE,
-    BLKDBG_CLUSTER_ALLOC,
-    BLKDBG_CLUSTER_ALLOC_BYTES,
-    BLKDBG_CLUSTER_FREE,
-    BLKDBG_FLUSH_TO_OS,
-    BLKDBG_FLUSH_TO_DISK,
-    BLKDBG_PWRITEV_RMW_HEAD,
-    BLKDBG_PWRITEV_RMW_AFTER_HEAD,
-    BLKDBG_PWRITEV_RMW_TAIL,
-    BLKDBG_PWRITEV_RMW_AFTER_TAIL,
-    BLKDBG_PWRITEV,
-    BLKDBG_PWRITEV_ZERO,
-    BLKDBG_PWRITEV_DONE,
-    BLKDBG_EMPTY_IMAGE_PREPARE,
-    BLKDBG_L1_SHRINK_WRITE_TABLE,
-    BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS,
-    BLKDBG_COR_WRITE,
-    BLKDBG_CLUSTER_ALLOC_SPACE,
-    BLKDBG_NONE,
-    BLKDBG__MAX,
-} BlkdebugEvent;
-#endif
+/* blkdebug events: the QAPI-generated BlkdebugEvent (qapi-types.h). */
 
 const char *blkdebug_event_name(BlkdebugEvent ev);
 /* -1 if unknown */
