@@ -44,13 +44,7 @@ void bdrv_register(BlockDriver *drv)
     }
 }
 
-/*
- * Built-in drivers.  Other drivers (qcow2, nbd) are linked from the same
- * static library; they are referenced weakly here so that the library
- * links whether or not they exist yet, and registered when present.
- */
-extern BlockDriver bdrv_qcow2 __attribute__((weak));
-
+/* The drivers built into every program (see block_int.h). */
 void bdrv_init(void)
 {
     if (bdrv_initialized) {
@@ -61,9 +55,7 @@ void bdrv_init(void)
     bdrv_register(&bdrv_raw);
     bdrv_register(&bdrv_null_co);
     bdrv_register(&bdrv_blkdebug);
-    if (&bdrv_qcow2) {
-        bdrv_register(&bdrv_qcow2);
-    }
+    bdrv_register(&bdrv_qcow2);
 }
 
 BlockDriver *bdrv_find_format(const char *format_name)

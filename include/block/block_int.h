@@ -457,5 +457,6 @@ extern BlockDriver bdrv_file;
 extern BlockDriver bdrv_raw;
 extern BlockDriver bdrv_null_co;
 extern BlockDriver bdrv_blkdebug;
+extern BlockDriver bdrv_qcow2;
 
 #endif /* BLOCK_BLOCK_INT_H */
