@@ -245,13 +245,32 @@ static int64_t current_chunk(BlockCopyState *s)
 
 /* ---- the copy itself ---- */
 
+/*
+ * Write zeroes to the target, unless it reads as zeroes there already (a
+ * fresh raw target is one big hole: writing zeroes into a file opened
+ * without discard=unmap would allocate it).
+ */
+static int coroutine_fn write_zeroes(BlockCopyState *s, int64_t offset,
+                                     int64_t bytes)
+{
+    int64_t pnum;
+    int ret;
+
+    s->stats.zero_bytes += bytes;
+    ret = bdrv_co_block_status_above(s->target->bs, NULL, true, offset,
+                                     bytes, &pnum, NULL, NULL, NULL);
+    if (ret >= 0 && (ret & BDRV_BLOCK_ZERO) && pnum >= bytes) {
+        return 0;
+    }
+    return bdrv_co_pwrite_zeroes(s->target, offset, bytes,
+                                 s->write_flags | BDRV_REQ_MAY_UNMAP);
+}
+
 static int coroutine_fn write_buffer(BlockCopyState *s, int64_t offset,
                                      int64_t bytes, void *buf)
 {
     if (!s->compress && buffer_is_zero(buf, bytes)) {
-        s->stats.zero_bytes += bytes;
-        return bdrv_co_pwrite_zeroes(s->target, offset, bytes,
-                                     s->write_flags | BDRV_REQ_MAY_UNMAP);
+        return write_zeroes(s, offset, bytes);
     }
     s->stats.rw_bytes += bytes;
     return bdrv_co_pwrite(s->target, offset, bytes, buf, s->write_flags);
@@ -270,9 +289,7 @@ static int coroutine_fn do_copy(BlockCopyState *s, int64_t offset,
 
     *error_is_read = false;
     if (method == METHOD_ZERO) {
-        s->stats.zero_bytes += bytes;
-        return bdrv_co_pwrite_zeroes(s->target, offset, bytes,
-                                     s->write_flags | BDRV_REQ_MAY_UNMAP);
+        return write_zeroes(s, offset, bytes);
     }
     if (method == METHOD_COPY_RANGE && s->use_copy_range) {
         ret = bdrv_co_copy_range(s->source, offset, s->target, offset, bytes,

@@ -77,7 +77,9 @@ void backup_job_options_init(BackupJobOptions *opts, MirrorSyncMode sync);
  * may be NULL.  QEMU's validations and error wording (see
  * QEMU-COMPAT.md); the job holds op blockers backup-source on bs and
  * backup-target on target until it is freed.  Start it with
- * job_start(&job->job).
+ * job_start(&job->job); to drop a created job that was never started,
+ * use job_cancel_sync() (it runs the job's clean-up, which removes the
+ * copy-before-write notifier), not job_early_fail().
  */
 BlockJob *backup_job_create(const char *job_id, BlockDriverState *bs,
                             BlockDriverState *target,
@@ -87,5 +89,7 @@ BlockJob *backup_job_create(const char *job_id, BlockDriverState *bs,
 
 /* The engine of a backup job (tests, fleecing readers); NULL if not one */
 BlockCopyState *backup_job_block_copy(BlockJob *job);
+/* Engine counters (still valid after the job ended, until it is freed) */
+const BlockCopyStats *backup_job_stats(BlockJob *job);
 
 #endif /* BLOCK_BACKUP_H */
