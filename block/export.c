@@ -112,7 +112,8 @@ BlockExport *blk_exp_add(BlockExportOptions *export, Error **errp)
     if (ret < 0) {
         goto fail;
     }
-    block_exports = g_list_append(block_exports, exp);
+    /* Newest first, as QEMU lists them */
+    block_exports = g_list_prepend(block_exports, exp);
     trace(blk_exp_add, "id %s node %s", exp->id, export->node_name);
     return exp;
 
