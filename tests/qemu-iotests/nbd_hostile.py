@@ -76,6 +76,13 @@ class Client:
     def send(self, data):
         self.sock.sendall(data)
 
+    def send_quiet(self, data):
+        """Send, ignoring a server that hung up already."""
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
     def recv(self, n):
         buf = b''
         while len(buf) < n:
