@@ -551,6 +551,316 @@ static void run_trial(unsigned seed, TrialSync sync, bool use_buffer)
     harness_cleanup(&h);
 }
 
+/* ---- the CBW buffer, deterministically ---- */
+
+typedef struct WriteCo {
+    BlockBackend *blk;
+    int64_t offset, bytes;
+    uint8_t byte;
+    int ret;
+    bool done;
+} WriteCo;
+
+static void coroutine_fn write_co_entry(void *opaque)
+{
+    WriteCo *w = opaque;
+    g_autofree uint8_t *buf = g_malloc(w->bytes);
+
+    memset(buf, w->byte, w->bytes);
+    w->ret = blk_co_pwrite(w->blk, w->offset, w->bytes, buf, 0);
+    w->done = true;
+}
+
+static void start_write(WriteCo *w, BlockBackend *blk, int64_t offset,
+                        int64_t bytes, uint8_t byte)
+{
+    *w = (WriteCo) { blk, offset, bytes, byte, -EINPROGRESS, false };
+    qemu_coroutine_enter(qemu_coroutine_create(write_co_entry, w));
+}
+
+static void poll_until(bool *flag, int max)
+{
+    for (int i = 0; i < max && !*flag; i++) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+}
+
+typedef struct ReadCo {
+    BlockCopyState *bcs;
+    int64_t offset, bytes;
+    uint8_t *buf;
+    int ret;
+    bool done;
+} ReadCo;
+
+static void coroutine_fn snap_read_entry(void *opaque)
+{
+    ReadCo *r = opaque;
+    QEMUIOVector qiov;
+
+    qemu_iovec_init_buf(&qiov, r->buf, r->bytes);
+    r->ret = block_copy_snapshot_read(r->bcs, r->offset, r->bytes, &qiov);
+    r->done = true;
+}
+
+/*
+ * A stalled target (blkdebug break point on its writes): with the buffer,
+ * guest writes complete anyway and snapshot reads see the captured data;
+ * over the limit the CBW falls back to a synchronous copy, which waits.
+ */
+START_TEST(test_cbw_buffer_stalled_target)
+{
+    int64_t len = 1 * MiB;
+    g_autofree char *a = tpath("src.img");
+    g_autofree char *c = tpath("tgt.img");
+    g_autofree uint8_t *old = g_malloc(len);
+    g_autofree uint8_t *got = g_malloc(len);
+    BlockCopyOptions opts = { .cbw_buffer_limit = 2 * CLUSTER };
+    BlockDriverState *src, *tgt, *bd;
+    BlockBackend *b;
+    Harness h;
+    WriteCo w1, w2, w3;
+    ReadCo rd = { 0 };
+
+    create_raw(a, len);
+    create_raw(c, len);
+    src = open_raw(a);
+    b = blk_rw(src);
+    memset(old, 0x11, len);
+    ck_assert_int_eq(blk_pwrite(b, 0, len, old, 0), 0);
+    blk_unref(b);
+    tgt = open_json("{\"driver\":\"raw\",\"file\":{\"driver\":\"blkdebug\","
+                    "\"image\":{\"driver\":\"file\",\"filename\":\"%s\"}}}",
+                    c);
+    bd = bdrv_file_bs(tgt);
+    harness_init(&h, src, tgt, &opts, ON_CBW_ERROR_BREAK_GUEST_WRITE);
+    ck_assert(block_copy_cbw_buffer_enabled(h.bcs));
+    ck_assert_int_eq(bdrv_debug_breakpoint(bd, "write_aio", "T"), 0);
+
+    /* captured: the guest write completes although the target hangs */
+    start_write(&w1, h.guest, 100, 1000, 0xaa);
+    poll_until(&w1.done, 1000);
+    ck_assert(w1.done);
+    ck_assert_int_eq(w1.ret, 0);
+    while (!bdrv_debug_is_suspended(bd, "T")) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+    ck_assert_uint_eq(block_copy_stats(h.bcs)->cbw_captured_bytes, CLUSTER);
+
+    /* the snapshot still reads the old data, from memory */
+    rd.bcs = h.bcs;
+    rd.offset = 0;
+    rd.bytes = 2 * CLUSTER;
+    rd.buf = got;
+    qemu_coroutine_enter(qemu_coroutine_create(snap_read_entry, &rd));
+    poll_until(&rd.done, 1000);
+    ck_assert(rd.done);
+    ck_assert_int_eq(rd.ret, 0);
+    ck_assert(memcmp(got, old, 2 * CLUSTER) == 0);
+
+    /* a second cluster still fits */
+    start_write(&w2, h.guest, CLUSTER, 10, 0xbb);
+    poll_until(&w2.done, 1000);
+    ck_assert(w2.done);
+
+    /* the third does not: synchronous copy, which waits for the target */
+    start_write(&w3, h.guest, 5 * CLUSTER, 10, 0xcc);
+    for (int i = 0; i < 1000 && !block_copy_stats(h.bcs)->cbw_fallbacks;
+         i++) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+    for (int i = 0; i < 50; i++) {
+        aio_poll(qemu_get_aio_context(), false);
+    }
+    ck_assert(!w3.done);
+    ck_assert_uint_eq(block_copy_stats(h.bcs)->cbw_fallbacks, 1);
+
+    ck_assert_int_eq(bdrv_debug_resume(bd, "T"), 0);
+    bdrv_debug_remove_breakpoint(bd, "T");
+    for (int i = 0; i < 100000 && !w3.done; i++) {
+        if (bdrv_debug_is_suspended(bd, "T")) {
+            bdrv_debug_resume(bd, "T");
+        }
+        aio_poll(qemu_get_aio_context(), true);
+    }
+    ck_assert_int_eq(w3.ret, 0);
+    block_copy_drain_sync(h.bcs);
+
+    /* the target got the old data of the three clusters */
+    read_all(tgt, got, len);
+    ck_assert(memcmp(got, old, 2 * CLUSTER) == 0);
+    ck_assert(memcmp(got + 5 * CLUSTER, old, CLUSTER) == 0);
+    ck_assert(buffer_is_zero(got + 2 * CLUSTER, 3 * CLUSTER));
+    harness_cleanup(&h);
+}
+END_TEST
+
+/* fleecing layout (target backed by the source): no buffer, serialising */
+START_TEST(test_cbw_buffer_off_for_fleecing)
+{
+    g_autofree char *a = tpath("src.img");
+    g_autofree char *q = tpath("fleece.qcow2");
+    g_autofree char *copts = NULL;
+    g_autoptr(json_t) o = NULL;
+    BlockCopyOptions opts = { .cbw_buffer_limit = 4 * MiB };
+    BlockDriverState *src, *tgt;
+    Harness h;
+
+    create_raw(a, 1 * MiB);
+    src = open_json("{\"driver\":\"raw\",\"node-name\":\"src\",\"file\":"
+                    "{\"driver\":\"file\",\"filename\":\"%s\"}}", a);
+    copts = g_strdup_printf("{\"size\":1048576}");
+    o = json_loads(copts, 0, NULL);
+    ck_assert_int_eq(bdrv_create(&bdrv_qcow2, q, o, &error_abort), 0);
+    tgt = open_json("{\"driver\":\"qcow2\",\"backing\":\"src\",\"file\":"
+                    "{\"driver\":\"file\",\"filename\":\"%s\"}}", q);
+    harness_init(&h, src, tgt, &opts, ON_CBW_ERROR_BREAK_GUEST_WRITE);
+    ck_assert(block_copy_target_is_fleecing(h.bcs));
+    ck_assert(!block_copy_cbw_buffer_enabled(h.bcs));
+    harness_cleanup(&h);
+}
+END_TEST
+
+/*
+ * An unaligned guest write on a 4 KiB-aligned source is a serialising
+ * read-modify-write; its copy-before-write reads the same clusters and
+ * must not wait for it (BDRV_REQ_NO_SERIALISING) or it would deadlock.
+ */
+START_TEST(test_cbw_under_rmw_write)
+{
+    g_autofree char *a = tpath("src.img");
+    g_autofree char *c = tpath("tgt.img");
+    g_autofree uint8_t *old = g_malloc(CLUSTER);
+    g_autofree uint8_t *got = g_malloc(CLUSTER);
+    BlockCopyOptions opts = { 0 };
+    BlockDriverState *src, *tgt;
+    BlockBackend *b;
+    Harness h;
+    WriteCo w;
+
+    create_raw(a, 1 * MiB);
+    create_raw(c, 1 * MiB);
+    src = open_json("{\"driver\":\"raw\",\"file\":{\"driver\":\"blkdebug\","
+                    "\"align\":4096,\"image\":{\"driver\":\"file\","
+                    "\"filename\":\"%s\"}}}", a);
+    b = blk_rw(src);
+    memset(old, 0x42, CLUSTER);
+    ck_assert_int_eq(blk_pwrite(b, 0, CLUSTER, old, 0), 0);
+    blk_unref(b);
+    tgt = open_raw(c);
+    harness_init(&h, bdrv_file_bs(src), tgt, &opts,
+                 ON_CBW_ERROR_BREAK_GUEST_WRITE);
+    /* the notifier sits on the aligned blkdebug node itself */
+    bdrv_ref(bdrv_file_bs(src));
+    start_write(&w, h.guest, 300, 100, 0x99);
+    poll_until(&w.done, 100000);
+    ck_assert(w.done);
+    ck_assert_int_eq(w.ret, 0);
+    block_copy_drain_sync(h.bcs);
+    read_all(tgt, got, CLUSTER);
+    ck_assert(memcmp(got, old, CLUSTER) == 0);
+    harness_cleanup(&h);
+    bdrv_unref(src);
+}
+END_TEST
+
+/* background walk: worker and memory caps, pause, stop */
+START_TEST(test_run_limits_pause_stop)
+{
+    int64_t len = 8 * MiB;
+    g_autofree char *a = tpath("src.img");
+    g_autofree char *c = tpath("tgt.img");
+    g_autofree uint8_t *data = g_malloc(len);
+    g_autofree uint8_t *got = g_malloc(len);
+    BlockCopyOptions opts = { .max_workers = 3, .max_chunk = 256 * KiB,
+                              .max_mem = 512 * KiB };
+    BlockDriverState *src;
+    BlockBackend *b;
+    Harness h;
+    int w;
+    g_autoptr(GRand) r = g_rand_new_with_seed(7);
+
+    create_raw(a, len);
+    create_raw(c, len);
+    src = open_raw(a);
+    b = blk_rw(src);
+    fill_random(r, data, len);
+    ck_assert_int_eq(blk_pwrite(b, 0, len, data, 0), 0);
+    blk_unref(b);
+    harness_init(&h, src, open_raw(c), &opts,
+                 ON_CBW_ERROR_BREAK_GUEST_WRITE);
+
+    h.pause = true;
+    harness_start_run(&h);
+    for (int i = 0; i < 20; i++) {
+        aio_poll(qemu_get_aio_context(), false);
+    }
+    ck_assert_int_ge(h.paused_count, 1);
+    w = 0;
+    for (guint i = 0; i < h.tgt_writes->len; i++) {
+        w += g_array_index(h.tgt_writes, int, i);
+    }
+    ck_assert_int_eq(w, 0);     /* nothing copied while paused */
+    h.pause = false;
+    harness_wait_run(&h);
+    ck_assert_int_eq(h.run_ret, 0);
+    ck_assert_int_le(block_copy_stats(h.bcs)->max_workers_seen, 3);
+    ck_assert_int_ge(block_copy_stats(h.bcs)->max_workers_seen, 2);
+    ck_assert_int_le(block_copy_stats(h.bcs)->max_mem_seen, 512 * KiB);
+    read_all(h.tgt, got, len);
+    ck_assert(memcmp(got, data, len) == 0);
+
+    /* stop: returns -ECANCELED, leaves the rest dirty */
+    hbitmap_set(block_copy_dirty_bitmap(h.bcs), 0, len);
+    h.stop = true;
+    harness_start_run(&h);
+    harness_wait_run(&h);
+    ck_assert_int_eq(h.run_ret, -ECANCELED);
+    ck_assert_uint_eq(hbitmap_count(block_copy_dirty_bitmap(h.bcs)), len);
+    harness_cleanup(&h);
+}
+END_TEST
+
+/* a failed copy leaves its clusters dirty; the next run retries them */
+START_TEST(test_run_error_and_retry)
+{
+    int64_t len = 1 * MiB;
+    g_autofree char *a = tpath("src.img");
+    g_autofree char *c = tpath("tgt.img");
+    BlockCopyOptions opts = { 0 };
+    BlockDriverState *src;
+    BlockBackend *b;
+    Harness h;
+    g_autofree uint8_t *data = g_malloc(len);
+    g_autofree uint8_t *got = g_malloc(len);
+
+    create_raw(a, len);
+    create_raw(c, len);
+    b = blk_rw(open_raw(a));
+    memset(data, 0x3c, len);
+    ck_assert_int_eq(blk_pwrite(b, 0, len, data, 0), 0);
+    bdrv_unref(blk_bs(b));
+    blk_unref(b);
+    src = open_json("{\"driver\":\"raw\",\"file\":{\"driver\":\"blkdebug\","
+                    "\"inject-error\":[{\"event\":\"read_aio\",\"once\":true,"
+                    "\"sector\":512}],\"image\":{\"driver\":\"file\","
+                    "\"filename\":\"%s\"}}}", a);
+    harness_init(&h, src, open_raw(c), &opts,
+                 ON_CBW_ERROR_BREAK_GUEST_WRITE);
+    harness_start_run(&h);
+    harness_wait_run(&h);
+    ck_assert_int_eq(h.run_ret, -EIO);
+    ck_assert(h.run_is_read);
+    ck_assert(hbitmap_get(block_copy_dirty_bitmap(h.bcs), 512 * 512));
+    harness_start_run(&h);
+    harness_wait_run(&h);
+    ck_assert_int_eq(h.run_ret, 0);
+    read_all(h.tgt, got, len);
+    ck_assert(memcmp(got, data, len) == 0);
+    harness_cleanup(&h);
+}
+END_TEST
+
 static int trials(void)
 {
     return g_getenv("BLOCKD_STRESS") ? 210 : 24;
@@ -596,6 +906,14 @@ static Suite *block_copy_suite(void)
     tcase_add_test(tc, test_point_in_time_full);
     tcase_add_test(tc, test_point_in_time_top);
     tcase_add_test(tc, test_point_in_time_none);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("engine");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_cbw_buffer_stalled_target);
+    tcase_add_test(tc, test_cbw_buffer_off_for_fleecing);
+    tcase_add_test(tc, test_cbw_under_rmw_write);
+    tcase_add_test(tc, test_run_limits_pause_stop);
+    tcase_add_test(tc, test_run_error_and_retry);
     suite_add_tcase(s, tc);
     return s;
 }
