@@ -15,6 +15,39 @@
 #include "qemu/memalign.h"
 #include <getopt.h>
 
+/*
+ * Where output goes: stdout/stderr (blockd-io), or the FILE the daemon's
+ * human-monitor-command set with qemuio_set_output() to capture it.
+ */
+static FILE *qemuio_out;
+
+static FILE *qio_out(void)
+{
+    return qemuio_out ? qemuio_out : stdout;
+}
+
+static FILE *qio_err(void)
+{
+    return qemuio_out ? qemuio_out : stderr;
+}
+
+static void G_GNUC_PRINTF(1, 2) qio_printf(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vfprintf(qio_out(), fmt, ap);
+    va_end(ap);
+}
+
+FILE *qemuio_set_output(FILE *out)
+{
+    FILE *old = qemuio_out;
+
+    qemuio_out = out;
+    return old;
+}
+
 /* ---- number and time formatting (qemu-io's cvtstr/timestr) ---- */
 
 static void cvtstr(double value, char *str, size_t size)
@@ -70,12 +103,12 @@ static void print_report(const char *op, int64_t ns, int64_t offset,
     if (!cflag) {
         cvtstr((double)total, s1, sizeof(s1));
         cvtstr(tdiv((double)total, ns), s2, sizeof(s2));
-        printf("%s %" PRId64 "/%" PRId64 " bytes at offset %" PRId64 "\n",
+        qio_printf("%s %" PRId64 "/%" PRId64 " bytes at offset %" PRId64 "\n",
                op, total, count, offset);
-        printf("%s, %d ops; %s (%s/sec and %.4f ops/sec)\n", s1, cnt, ts, s2,
+        qio_printf("%s, %d ops; %s (%s/sec and %.4f ops/sec)\n", s1, cnt, ts, s2,
                tdiv((double)cnt, ns));
     } else {
-        printf("%" PRId64 ",%d,%s,%.3f,%.3f\n", total, cnt, ts,
+        qio_printf("%" PRId64 ",%d,%s,%.3f,%.3f\n", total, cnt, ts,
                tdiv((double)total, ns), tdiv((double)cnt, ns));
     }
 }
@@ -85,17 +118,17 @@ static void dump_buffer(const uint8_t *buf, int64_t offset, int64_t len)
     int64_t i, j;
 
     for (i = 0; i < len; i += 16) {
-        printf("%08" PRIx64 ":  ", offset + i);
+        qio_printf("%08" PRIx64 ":  ", offset + i);
         for (j = 0; j < 16 && i + j < len; j++) {
-            printf("%02x ", buf[i + j]);
+            qio_printf("%02x ", buf[i + j]);
         }
-        printf(" ");
+        qio_printf(" ");
         for (j = 0; j < 16 && i + j < len; j++) {
             uint8_t c = buf[i + j];
 
-            printf("%c", c >= ' ' && c <= '~' ? c : '.');
+            qio_printf("%c", c >= ' ' && c <= '~' ? c : '.');
         }
-        printf("\n");
+        qio_printf("\n");
     }
 }
 
@@ -117,14 +150,14 @@ static void print_cvtnum_err(int64_t rc, const char *arg)
 {
     switch (rc) {
     case -EINVAL:
-        printf("Parsing error: non-numeric argument, or extraneous/"
+        qio_printf("Parsing error: non-numeric argument, or extraneous/"
                "unrecognized suffix -- %s\n", arg);
         break;
     case -ERANGE:
-        printf("Parsing error: argument too large -- %s\n", arg);
+        qio_printf("Parsing error: argument too large -- %s\n", arg);
         break;
     default:
-        printf("Parsing error: %s\n", arg);
+        qio_printf("Parsing error: %s\n", arg);
     }
 }
 
@@ -134,7 +167,7 @@ static int parse_pattern(const char *arg)
     long p = strtol(arg, &end, 0);
 
     if (p < 0 || p > 255 || *end != '\0' || end == arg) {
-        printf("%s is not a valid pattern byte\n", arg);
+        qio_printf("%s is not a valid pattern byte\n", arg);
         return -1;
     }
     return p;
@@ -163,7 +196,7 @@ static const IoCmd *find_cmd(const char *name);
 
 static int command_usage(const IoCmd *ct)
 {
-    printf("%s %s -- %s\n", ct->name, ct->args, ct->oneline);
+    qio_printf("%s %s -- %s\n", ct->name, ct->args, ct->oneline);
     return -EINVAL;
 }
 
@@ -206,7 +239,7 @@ static uint8_t *build_qiov(BlockBackend *blk, QEMUIOVector *qiov, int argc,
             return NULL;
         }
         if (len > BDRV_REQUEST_MAX_BYTES) {
-            printf("Argument '%s' exceeds maximum size %" PRIu64 "\n",
+            qio_printf("Argument '%s' exceeds maximum size %" PRIu64 "\n",
                    argv[i], (uint64_t)BDRV_REQUEST_MAX_BYTES);
             return NULL;
         }
@@ -283,7 +316,7 @@ static int read_common(BlockBackend *blk, int argc, char **argv, bool vec)
     }
     count = qiov.size;
     if (!pflag && (lflag || sflag)) {
-        printf("-l and -s require -P\n");
+        qio_printf("-l and -s require -P\n");
         ret = -EINVAL;
         goto out;
     }
@@ -291,7 +324,7 @@ static int read_common(BlockBackend *blk, int argc, char **argv, bool vec)
         pattern_count = count - pattern_offset;
     }
     if (pattern_offset + pattern_count > count) {
-        printf("pattern verification range exceeds end of read data\n");
+        qio_printf("pattern verification range exceeds end of read data\n");
         ret = -EINVAL;
         goto out;
     }
@@ -299,7 +332,7 @@ static int read_common(BlockBackend *blk, int argc, char **argv, bool vec)
     ret = do_rw(blk, false, offset, &qiov, 0);
     t0 = now_ns() - t0;
     if (ret < 0) {
-        printf("read failed: %s\n", strerror(-ret));
+        qio_printf("read failed: %s\n", strerror(-ret));
         goto out;
     }
     if (pflag) {
@@ -307,7 +340,7 @@ static int read_common(BlockBackend *blk, int argc, char **argv, bool vec)
 
         for (i = 0; i < pattern_count; i++) {
             if (buf[pattern_offset + i] != pattern) {
-                printf("Pattern verification failed at offset %" PRId64
+                qio_printf("Pattern verification failed at offset %" PRId64
                        ", %" PRId64 " bytes\n", offset + pattern_offset,
                        pattern_count);
                 ret = -EINVAL;
@@ -389,15 +422,15 @@ static int write_common(BlockBackend *blk, int argc, char **argv, bool vec)
         return command_usage(find_cmd(vec ? "writev" : "write"));
     }
     if (zflag && compress) {
-        printf("-z and -c cannot be specified at the same time\n");
+        qio_printf("-z and -c cannot be specified at the same time\n");
         return -EINVAL;
     }
     if (uflag && !zflag) {
-        printf("-u requires -z to be specified\n");
+        qio_printf("-u requires -z to be specified\n");
         return -EINVAL;
     }
     if (nflag && !zflag) {
-        printf("-n requires -z to be specified\n");
+        qio_printf("-n requires -z to be specified\n");
         return -EINVAL;
     }
     if (!get_num(argv[optind], &offset)) {
@@ -424,7 +457,7 @@ static int write_common(BlockBackend *blk, int argc, char **argv, bool vec)
     ret = do_rw(blk, true, offset, &qiov, flags);
     t0 = now_ns() - t0;
     if (ret < 0) {
-        printf("write failed: %s\n", strerror(-ret));
+        qio_printf("write failed: %s\n", strerror(-ret));
     } else if (!qflag) {
         print_report("wrote", t0, offset, qiov.size, qiov.size, 1, cflag);
     }
@@ -462,7 +495,7 @@ static void aio_done(void *opaque, int ret)
     int64_t t = now_ns() - ctx->t0;
 
     if (ret < 0) {
-        printf("%s failed: %s\n", ctx->write ? "aio_write" : "aio_read",
+        qio_printf("%s failed: %s\n", ctx->write ? "aio_write" : "aio_read",
                strerror(-ret));
         aio_failures++;
     } else {
@@ -471,7 +504,7 @@ static void aio_done(void *opaque, int ret)
 
             for (i = 0; i < ctx->qiov.size; i++) {
                 if (ctx->buf[i] != ctx->pattern) {
-                    printf("Pattern verification failed at offset %" PRId64
+                    qio_printf("Pattern verification failed at offset %" PRId64
                            ", %zu bytes\n", ctx->offset, ctx->qiov.size);
                     aio_failures++;
                     break;
@@ -486,7 +519,7 @@ static void aio_done(void *opaque, int ret)
                          ctx->qiov.size, ctx->qiov.size, 1, ctx->cflag);
         }
     }
-    fflush(stdout);
+    fflush(qio_out());
     qemu_iovec_destroy(&ctx->qiov);
     qemu_vfree(ctx->buf);
     g_free(ctx);
@@ -608,7 +641,7 @@ static int discard_f(BlockBackend *blk, int argc, char **argv)
         return -EINVAL;
     }
     if (bytes > BDRV_REQUEST_MAX_BYTES) {
-        printf("length cannot exceed %" PRIu64 ", given %s\n",
+        qio_printf("length cannot exceed %" PRIu64 ", given %s\n",
                (uint64_t)BDRV_REQUEST_MAX_BYTES, argv[optind + 1]);
         return -EINVAL;
     }
@@ -616,7 +649,7 @@ static int discard_f(BlockBackend *blk, int argc, char **argv)
     ret = blk_pdiscard(blk, offset, bytes);
     t0 = now_ns() - t0;
     if (ret < 0) {
-        printf("discard failed: %s\n", strerror(-ret));
+        qio_printf("discard failed: %s\n", strerror(-ret));
         return ret;
     }
     if (!qflag) {
@@ -630,7 +663,7 @@ static int flush_f(BlockBackend *blk, int argc, char **argv)
     int ret = blk_flush(blk);
 
     if (ret < 0) {
-        printf("flush failed: %s\n", strerror(-ret));
+        qio_printf("flush failed: %s\n", strerror(-ret));
     }
     return ret;
 }
@@ -657,11 +690,11 @@ static int length_f(BlockBackend *blk, int argc, char **argv)
     char s1[64];
 
     if (size < 0) {
-        printf("getlength: %s\n", strerror(-size));
+        qio_printf("getlength: %s\n", strerror(-size));
         return size;
     }
     cvtstr(size, s1, sizeof(s1));
-    printf("%s\n", s1);
+    qio_printf("%s\n", s1);
     return 0;
 }
 
@@ -673,7 +706,7 @@ static int info_f(BlockBackend *blk, int argc, char **argv)
     int ret;
 
     if (bs->drv && bs->drv->format_name) {
-        printf("format name: %s\n", bs->drv->format_name);
+        qio_printf("format name: %s\n", bs->drv->format_name);
     }
     ret = bdrv_get_info(bs, &bdi);
     if (ret) {
@@ -681,8 +714,8 @@ static int info_f(BlockBackend *blk, int argc, char **argv)
     }
     cvtstr(bdi.cluster_size, s1, sizeof(s1));
     cvtstr(bdi.vm_state_offset, s2, sizeof(s2));
-    printf("cluster size: %s\n", s1);
-    printf("vm state offset: %s\n", s2);
+    qio_printf("cluster size: %s\n", s1);
+    qio_printf("vm state offset: %s\n", s2);
     return 0;
 }
 
@@ -736,7 +769,7 @@ static int map_f(BlockBackend *blk, int argc, char **argv)
         }
         cvtstr(num, s1, sizeof(s1));
         cvtstr(offset, s2, sizeof(s2));
-        printf("%s (0x%" PRIx64 ") bytes %s at offset %s (0x%" PRIx64 ")\n",
+        qio_printf("%s (0x%" PRIx64 ") bytes %s at offset %s (0x%" PRIx64 ")\n",
                s1, num, ret ? "    allocated" : "not allocated", s2, offset);
         offset += num;
         bytes -= num;
@@ -759,7 +792,7 @@ static int sleep_f(BlockBackend *blk, int argc, char **argv)
     QEMUTimer *t;
 
     if (ms < 0 || *end) {
-        printf("%s is not a valid number\n", argv[1]);
+        qio_printf("%s is not a valid number\n", argv[1]);
         return -EINVAL;
     }
     t = aio_timer_new(qemu_get_aio_context(), QEMU_CLOCK_REALTIME, SCALE_NS,
@@ -777,7 +810,7 @@ static int break_f(BlockBackend *blk, int argc, char **argv)
     int ret = bdrv_debug_breakpoint(blk_bs(blk), argv[1], argv[2]);
 
     if (ret < 0) {
-        printf("Could not set breakpoint: %s\n", strerror(-ret));
+        qio_printf("Could not set breakpoint: %s\n", strerror(-ret));
     }
     return ret;
 }
@@ -787,7 +820,7 @@ static int remove_break_f(BlockBackend *blk, int argc, char **argv)
     int ret = bdrv_debug_remove_breakpoint(blk_bs(blk), argv[1]);
 
     if (ret < 0) {
-        printf("Could not remove breakpoint %s: %s\n", argv[1],
+        qio_printf("Could not remove breakpoint %s: %s\n", argv[1],
                strerror(-ret));
     }
     return ret;
@@ -798,7 +831,7 @@ static int resume_f(BlockBackend *blk, int argc, char **argv)
     int ret = bdrv_debug_resume(blk_bs(blk), argv[1]);
 
     if (ret < 0) {
-        printf("Could not resume request: %s\n", strerror(-ret));
+        qio_printf("Could not resume request: %s\n", strerror(-ret));
     }
     return ret;
 }
@@ -882,10 +915,10 @@ void qemuio_help(void)
     size_t i;
 
     for (i = 0; i < ARRAY_SIZE(cmdtab); i++) {
-        printf("%s %s -- %s\n", cmdtab[i].name, cmdtab[i].args,
+        qio_printf("%s %s -- %s\n", cmdtab[i].name, cmdtab[i].args,
                cmdtab[i].oneline);
     }
-    printf("\nUse 'help commandname' for extended help.\n");
+    qio_printf("\nUse 'help commandname' for extended help.\n");
 }
 
 static int help_f(BlockBackend *blk, int argc, char **argv)
@@ -898,10 +931,10 @@ static int help_f(BlockBackend *blk, int argc, char **argv)
     }
     ct = find_cmd(argv[1]);
     if (!ct) {
-        printf("command %s not found\n", argv[1]);
+        qio_printf("command %s not found\n", argv[1]);
         return -EINVAL;
     }
-    printf("%s %s -- %s\n", ct->name, ct->args, ct->oneline);
+    qio_printf("%s %s -- %s\n", ct->name, ct->args, ct->oneline);
     return 0;
 }
 
@@ -918,27 +951,27 @@ int qemuio_command(BlockBackend *blk, const char *cmd)
     }
     ct = find_cmd(argv[0]);
     if (!ct) {
-        fprintf(stderr, "command \"%s\" not found\n", argv[0]);
+        fprintf(qio_err(), "command \"%s\" not found\n", argv[0]);
         return -EINVAL;
     }
     if (ct->needs_blk && !blk) {
-        fprintf(stderr, "no file open, try 'help open'\n");
+        fprintf(qio_err(), "no file open, try 'help open'\n");
         return -EINVAL;
     }
     if (argc - 1 < ct->argmin || (ct->argmax >= 0 && argc - 1 > ct->argmax)) {
-        fprintf(stderr, "bad argument count %d to %s, expected ", argc - 1,
+        fprintf(qio_err(), "bad argument count %d to %s, expected ", argc - 1,
                 ct->name);
         if (ct->argmax == -1) {
-            fprintf(stderr, "at least %d arguments\n", ct->argmin);
+            fprintf(qio_err(), "at least %d arguments\n", ct->argmin);
         } else if (ct->argmin == ct->argmax) {
-            fprintf(stderr, "%d arguments\n", ct->argmin);
+            fprintf(qio_err(), "%d arguments\n", ct->argmin);
         } else {
-            fprintf(stderr, "between %d and %d arguments\n", ct->argmin,
+            fprintf(qio_err(), "between %d and %d arguments\n", ct->argmin,
                     ct->argmax);
         }
         return -EINVAL;
     }
     ret = ct->func(blk, argc, argv);
-    fflush(stdout);
+    fflush(qio_out());
     return ret;
 }

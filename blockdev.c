@@ -1,0 +1,220 @@
+/*
+ * QMP handlers for the block graph: blockdev-add, blockdev-del,
+ * query-named-block-nodes, query-block.
+ *
+ * Hand-written code is only the bodies: argument checking happened in
+ * the generated marshalers (qapi/block-core.json).  Error texts are
+ * QEMU's (blockdev.c, block/qapi.c), since clients match on them.
+ *
+ * The backup, transaction and dirty-bitmap handlers will live next to
+ * these (QEMU keeps them in blockdev.c too).
+ */
+#include "qemu/osdep.h"
+#include "block/block_int.h"
+#include "block/blockdev.h"
+#include "qapi/qobject-output-visitor.h"
+#include "qapi-visit.h"
+#include "qapi-commands.h"
+#include "qemu/coroutine.h"
+#include "qemu/trace.h"
+
+/* ---- blockdev-add / blockdev-del ---- */
+
+BlockDriverState *blockdev_add(BlockdevOptions *options, Error **errp)
+{
+    g_autoptr(json_t) tree = NULL;
+    BlockDriverState *bs;
+    Visitor *v;
+
+    if (!options->node_name) {
+        error_setg(errp, "'node-name' must be specified for the root node");
+        return NULL;
+    }
+    v = qobject_output_visitor_new(&tree);
+    if (!visit_type_BlockdevOptions(v, NULL, &options, errp)) {
+        visit_free(v);
+        return NULL;
+    }
+    visit_complete(v, &tree);
+    visit_free(v);
+
+    bs = bdrv_open(tree, errp);
+    if (!bs) {
+        return NULL;
+    }
+    /* the reference from bdrv_open becomes the monitor's */
+    bdrv_set_monitor_owned(bs);
+    trace(blockdev_add, "node %s driver %s", bdrv_get_node_name(bs),
+          bdrv_get_format_name(bs));
+    return bs;
+}
+
+void qmp_blockdev_add(BlockdevOptions *options, Error **errp)
+{
+    blockdev_add(options, errp);
+}
+
+/* Does a BlockBackend (an export, a job...) use the node? */
+static bool bdrv_has_user(BlockDriverState *bs)
+{
+    GList *l;
+
+    for (l = bs->parents; l; l = l->next) {
+        BdrvChild *c = l->data;
+
+        if (!c->parent_bs) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void qmp_blockdev_del(const char *node_name, Error **errp)
+{
+    BlockDriverState *bs = bdrv_find_node(node_name);
+
+    if (!bs) {
+        error_setg(errp, "Failed to find node with node-name='%s'",
+                   node_name);
+        return;
+    }
+    if (bdrv_has_user(bs)) {
+        error_setg(errp, "Node %s is in use", node_name);
+        return;
+    }
+    /* op blockers, monitor ownership and parents: block.c, same texts */
+    if (!bdrv_delete_node(bs, errp)) {
+        return;
+    }
+    trace(blockdev_del, "node %s", node_name);
+}
+
+/* ---- query-named-block-nodes ---- */
+
+typedef struct AllocSizeCo {
+    BlockDriverState *bs;
+    int64_t ret;
+} AllocSizeCo;
+
+static int64_t coroutine_fn bdrv_co_allocated_size(BlockDriverState *bs)
+{
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (bs->drv->bdrv_co_get_allocated_file_size) {
+        return bs->drv->bdrv_co_get_allocated_file_size(bs);
+    }
+    if (bs->file) {
+        return bdrv_co_allocated_size(bs->file->bs);
+    }
+    return -ENOTSUP;
+}
+
+static void coroutine_fn alloc_size_entry(void *opaque)
+{
+    AllocSizeCo *s = opaque;
+
+    s->ret = bdrv_co_allocated_size(s->bs);
+}
+
+static int64_t bdrv_allocated_size(BlockDriverState *bs)
+{
+    AllocSizeCo s = { .bs = bs };
+
+    qemu_co_run_sync(alloc_size_entry, &s);
+    return s.ret;
+}
+
+static ImageInfo *bdrv_image_info(BlockDriverState *bs, bool flat)
+{
+    ImageInfo *info = g_new0(ImageInfo, 1);
+    BlockDriverInfo bdi;
+    int64_t size;
+
+    info->filename = g_strdup(bs->filename);
+    info->format = g_strdup(bdrv_get_format_name(bs));
+    size = bdrv_getlength(bs);
+    info->virtual_size = MAX(size, 0);
+    size = bdrv_allocated_size(bs);
+    if (size >= 0) {
+        info->has_actual_size = true;
+        info->actual_size = size;
+    }
+    if (bdrv_get_info(bs, &bdi) == 0) {
+        if (bdi.cluster_size) {
+            info->has_cluster_size = true;
+            info->cluster_size = bdi.cluster_size;
+        }
+        info->has_dirty_flag = true;
+        info->dirty_flag = bdi.is_dirty;
+    }
+    if (bs->backing_file[0]) {
+        BlockDriverState *backing = bdrv_backing_bs(bs);
+
+        info->backing_filename = g_strdup(bs->backing_file);
+        if (backing) {
+            info->full_backing_filename = g_strdup(backing->filename);
+        }
+        if (bs->backing_format[0]) {
+            info->backing_filename_format = g_strdup(bs->backing_format);
+        }
+        if (backing && !flat) {
+            info->backing_image = bdrv_image_info(backing, false);
+        }
+    }
+    return info;
+}
+
+BlockDeviceInfo *bdrv_block_device_info(BlockDriverState *bs, bool flat)
+{
+    BlockDeviceInfo *info = g_new0(BlockDeviceInfo, 1);
+    BlockDriverState *backing = bdrv_backing_bs(bs);
+    int flags = bdrv_get_open_flags(bs);
+
+    info->file = g_strdup(bs->filename);
+    info->node_name = g_strdup(bdrv_get_node_name(bs));
+    info->ro = bdrv_is_read_only(bs);
+    info->drv = g_strdup(bdrv_get_format_name(bs));
+    info->encrypted = false;
+    info->detect_zeroes = (BlockdevDetectZeroesOptions)bs->detect_zeroes;
+    if (backing) {
+        info->backing_file = g_strdup(backing->filename);
+    }
+    if (!flat) {
+        while (backing) {
+            info->backing_file_depth++;
+            backing = bdrv_backing_bs(backing);
+        }
+    }
+    info->cache = g_new0(BlockdevCacheInfo, 1);
+    info->cache->writeback = true;
+    info->cache->direct = !!(flags & BDRV_O_NOCACHE);
+    info->cache->no_flush = !!(flags & BDRV_O_NO_FLUSH);
+    info->image = bdrv_image_info(bs, flat);
+    return info;
+}
+
+BlockDeviceInfoList *qmp_query_named_block_nodes(bool has_flat, bool flat,
+                                                 Error **errp)
+{
+    BlockDeviceInfoList *head = NULL, **tail = &head;
+    BlockDriverState *bs = NULL;
+
+    while ((bs = bdrv_next_node(bs))) {
+        BlockDeviceInfoList *e = g_new0(BlockDeviceInfoList, 1);
+
+        e->value = bdrv_block_device_info(bs, has_flat && flat);
+        *tail = e;
+        tail = &e->next;
+    }
+    return head;
+}
+
+/*
+ * query-block lists devices (guest-visible drives).  A storage daemon
+ * has none, so like qemu-storage-daemon the answer is always [].
+ */
+BlockInfoList *qmp_query_block(Error **errp)
+{
+    return NULL;
+}
