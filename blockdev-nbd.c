@@ -18,6 +18,9 @@
 #include "qemu/sockets.h"
 #include "qemu/trace.h"
 #include "qapi-commands.h"
+#include "qapi-visit.h"
+#include "qapi/qobject-input-visitor.h"
+#include "qemu/keyval.h"
 
 #include <sys/socket.h>
 
@@ -137,6 +140,27 @@ bool nbd_server_start_options(NbdServerOptions *arg, Error **errp)
                             arg->has_handshake_max_seconds ?
                             arg->handshake_max_seconds :
                             NBD_DEFAULT_HANDSHAKE_MAX_SECS, errp);
+}
+
+bool nbd_server_start_cmdline(const char *arg, Error **errp)
+{
+    bool is_json = false;
+    g_autoptr(json_t) opts = keyval_or_json_parse_full(arg, NULL, &is_json,
+                                                       errp);
+    NbdServerOptions *options = NULL;
+    Visitor *v;
+    bool ok;
+
+    if (!opts) {
+        return false;
+    }
+    v = is_json ? qobject_input_visitor_new(opts)
+                : qobject_input_visitor_new_keyval(opts);
+    ok = visit_type_NbdServerOptions(v, NULL, &options, errp);
+    visit_free(v);
+    ok = ok && nbd_server_start_options(options, errp);
+    qapi_free_NbdServerOptions(options);
+    return ok;
 }
 
 void nbd_server_shutdown(void)

@@ -8,6 +8,9 @@
 #include "qemu/trace.h"
 #include "qapi-commands.h"
 #include "qapi-events.h"
+#include "qapi-visit.h"
+#include "qapi/qobject-input-visitor.h"
+#include "qemu/keyval.h"
 
 static GList *block_exports;
 
@@ -198,6 +201,27 @@ void blk_exp_close_all(void)
 {
     blk_exp_close_all_type(BLOCK_EXPORT_TYPE_NBD);
     assert(!block_exports);
+}
+
+bool blk_exp_add_cmdline(const char *arg, Error **errp)
+{
+    bool is_json = false;
+    g_autoptr(json_t) opts = keyval_or_json_parse_full(arg, "type", &is_json,
+                                                       errp);
+    BlockExportOptions *options = NULL;
+    Visitor *v;
+    bool ok;
+
+    if (!opts) {
+        return false;
+    }
+    v = is_json ? qobject_input_visitor_new(opts)
+                : qobject_input_visitor_new_keyval(opts);
+    ok = visit_type_BlockExportOptions(v, NULL, &options, errp);
+    visit_free(v);
+    ok = ok && blk_exp_add(options, errp) != NULL;
+    qapi_free_BlockExportOptions(options);
+    return ok;
 }
 
 /* ---- QMP ---- */

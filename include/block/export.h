@@ -57,6 +57,8 @@ struct BlockExport {
 };
 
 BlockExport *blk_exp_add(BlockExportOptions *export, Error **errp);
+/* --export ARG (keyval with implied key "type", or JSON) */
+bool blk_exp_add_cmdline(const char *arg, Error **errp);
 BlockExport *blk_exp_find(const char *id);
 void blk_exp_ref(BlockExport *exp);
 void blk_exp_unref(BlockExport *exp);

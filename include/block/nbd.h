@@ -223,6 +223,8 @@ bool nbd_server_start(SocketAddress *addr, const char *tls_creds,
                       uint32_t handshake_max_secs, Error **errp);
 /* The --nbd-server path: same as nbd-server-start */
 bool nbd_server_start_options(NbdServerOptions *arg, Error **errp);
+/* --nbd-server ARG (keyval or JSON), the same path */
+bool nbd_server_start_cmdline(const char *arg, Error **errp);
 /* Close all NBD exports and the listener (no-op if not running) */
 void nbd_server_shutdown(void);
 /* The listening fd, for tests (-1 if not running) */

@@ -1447,6 +1447,39 @@ START_TEST(test_max_connections)
 }
 END_TEST
 
+START_TEST(test_cmdline)
+{
+    g_autofree char *arg = g_strdup_printf("addr.type=unix,addr.path=%s/c.sock,"
+                                           "max-connections=2", tmpdir);
+    Error *err = NULL;
+    NBDExport *exp;
+
+    ck_assert(!nbd_server_start_cmdline(arg, &err));
+    ck_assert_str_eq(error_get_pretty(err), "NBD server already running");
+    error_free(err);
+    err = NULL;
+    nbd_server_shutdown();
+    ck_assert(nbd_server_start_cmdline(arg, &error_abort));
+    ck_assert(blk_exp_add_cmdline("nbd,id=x,node-name=disk,name=foo,"
+                                  "writable=on,description=d",
+                                  &error_abort));
+    exp = nbd_export_find("foo");
+    ck_assert_ptr_nonnull(exp);
+    ck_assert_str_eq(nbd_export_get_blockexport(exp)->id, "x");
+    ck_assert(blk_exp_add_cmdline("{\"type\": \"nbd\", \"id\": \"y\", "
+                                  "\"node-name\": \"top\", "
+                                  "\"allocation-depth\": true}",
+                                  &error_abort));
+    ck_assert_ptr_nonnull(nbd_export_find("top"));
+    ck_assert(!blk_exp_add_cmdline("nbd,id=z", &err));
+    ck_assert(strstr(error_get_pretty(err), "node-name"));
+    error_free(err);
+    err = NULL;
+    ck_assert(!blk_exp_add_cmdline("nbd,id=z,node-name=disk,bogus=1", &err));
+    error_free(err);
+}
+END_TEST
+
 static Suite *nbd_server_suite(void)
 {
     Suite *s = suite_create("nbd-server");
@@ -1474,6 +1507,7 @@ static Suite *nbd_server_suite(void)
     tcase_add_test(tc, test_nbd_server_qmp);
     tcase_add_test(tc, test_handshake_timeout_fires);
     tcase_add_test(tc, test_max_connections);
+    tcase_add_test(tc, test_cmdline);
     suite_add_tcase(s, tc);
     return s;
 }
