@@ -30,9 +30,12 @@
 #include "qemu/osdep.h"
 #include "block/block_int.h"
 #include "block/blockdev.h"
+#include "block/export.h"
+#include "block/nbd.h"
 #include "block/aio.h"
 #include "monitor/monitor.h"
 #include "monitor/chardev.h"
+#include "monitor/json-stream.h"
 #include "qapi/qobject-input-visitor.h"
 #include "qapi-visit.h"
 #include "qapi-commands.h"
@@ -48,7 +51,9 @@ enum {
     OPTION_BLOCKDEV = 256,
     OPTION_CHARDEV,
     OPTION_DAEMONIZE,
+    OPTION_EXPORT,
     OPTION_MONITOR,
+    OPTION_NBD_SERVER,
     OPTION_OBJECT,
     OPTION_PIDFILE,
 };
@@ -57,8 +62,10 @@ static const struct option long_options[] = {
     { "blockdev", required_argument, NULL, OPTION_BLOCKDEV },
     { "chardev", required_argument, NULL, OPTION_CHARDEV },
     { "daemonize", no_argument, NULL, OPTION_DAEMONIZE },
+    { "export", required_argument, NULL, OPTION_EXPORT },
     { "help", no_argument, NULL, 'h' },
     { "monitor", required_argument, NULL, OPTION_MONITOR },
+    { "nbd-server", required_argument, NULL, OPTION_NBD_SERVER },
     { "object", required_argument, NULL, OPTION_OBJECT },
     { "pidfile", required_argument, NULL, OPTION_PIDFILE },
     { "trace", required_argument, NULL, 'T' },
@@ -97,8 +104,20 @@ static void help(void)
 "                         configure a character device (a listening\n"
 "                         socket serving one client at a time)\n"
 "\n"
+"  --export [type=]nbd,id=<id>,node-name=<node-name>[,name=<export-name>]\n"
+"           [,writable=on|off][,bitmap=<name>][,description=<text>]\n"
+"           [,allocation-depth=on|off]\n"
+"                         export the specified block node over NBD\n"
+"                         (requires --nbd-server)\n"
+"\n"
 "  --monitor [chardev=]<name>[,mode=control][,pretty=on|off]\n"
 "                         configure a QMP monitor\n"
+"\n"
+"  --nbd-server addr.type=inet,addr.host=<host>,addr.port=<port>\n"
+"               [,max-connections=<n>][,handshake-max-seconds=<n>]\n"
+"  --nbd-server addr.type=unix,addr.path=<path>\n"
+"               [,max-connections=<n>][,handshake-max-seconds=<n>]\n"
+"                         start an NBD server for exporting block nodes\n"
 "\n"
 "  --object help          list object types that can be added\n"
 "\n"
@@ -124,12 +143,33 @@ static void G_GNUC_NORETURN option_error(const char *opt, const char *arg,
     exit(EXIT_FAILURE);
 }
 
+/*
+ * An option argument starting with '{' is JSON (parsed like QMP input,
+ * with QEMU's error texts), anything else keyval with @implied_key.
+ */
+static json_t *parse_option_arg(const char *arg, const char *implied_key,
+                                bool *is_json, Error **errp)
+{
+    json_t *obj;
+
+    *is_json = arg[0] == '{';
+    if (!*is_json) {
+        return keyval_parse(arg, implied_key, NULL, errp);
+    }
+    obj = json_parse_string(arg, errp);
+    if (obj && !json_is_object(obj)) {
+        json_decref(obj);
+        error_setg(errp, "Invalid parameter type, expected: object");
+        return NULL;
+    }
+    return obj;
+}
+
 static void add_blockdev(const char *arg)
 {
     Error *err = NULL;
     bool is_json = false;
-    g_autoptr(json_t) opts = keyval_or_json_parse_full(arg, "driver",
-                                                       &is_json, &err);
+    g_autoptr(json_t) opts = parse_option_arg(arg, "driver", &is_json, &err);
     BlockdevOptions *options = NULL;
     Visitor *v;
 
@@ -168,7 +208,8 @@ static void add_object(const char *arg)
     if (!type) {
         error_setg(&err, "Parameter 'qom-type' is missing");
     } else {
-        error_setg(&err, "Invalid object type '%s'", type);
+        error_setg(&err, "Parameter 'qom-type' does not accept value '%s'",
+                   type);
     }
     option_error("--object", arg, err);
 }
@@ -311,7 +352,9 @@ static void process_options(int argc, char *argv[], bool pre_pass)
             break;
         case 'T':
             if (pre_pass && !trace_opt_parse(optarg, &err)) {
-                option_error("--trace", optarg, err);
+                /* name the option as it was typed: -T or --trace */
+                option_error(optind >= 2 && argv[optind - 1] == optarg ?
+                             argv[optind - 2] : "-T", optarg, err);
             }
             break;
         case OPTION_DAEMONIZE:
@@ -323,9 +366,8 @@ static void process_options(int argc, char *argv[], bool pre_pass)
             }
             break;
         case 1:
-            error_setg(&err, "Unexpected argument");
-            option_error(optarg, "", err);
-            break;
+            fprintf(stderr, "%s: %s: Unexpected argument\n", progname, optarg);
+            exit(EXIT_FAILURE);
         default:
             if (pre_pass) {
                 break;
@@ -340,8 +382,24 @@ static void process_options(int argc, char *argv[], bool pre_pass)
                 }
                 break;
             case OPTION_MONITOR:
-                if (!monitor_new_from_str(optarg, &err)) {
-                    option_error("--monitor", optarg, err);
+                {
+                    bool is_json;
+                    g_autoptr(json_t) mopts =
+                        parse_option_arg(optarg, "chardev", &is_json, &err);
+
+                    if (!mopts || !monitor_new_from_opts(mopts, &err)) {
+                        option_error("--monitor", optarg, err);
+                    }
+                }
+                break;
+            case OPTION_NBD_SERVER:
+                if (!nbd_server_start_cmdline(optarg, &err)) {
+                    option_error("--nbd-server", optarg, err);
+                }
+                break;
+            case OPTION_EXPORT:
+                if (!blk_exp_add_cmdline(optarg, &err)) {
+                    option_error("--export", optarg, err);
                 }
                 break;
             case OPTION_OBJECT:
@@ -416,6 +474,7 @@ int main(int argc, char *argv[])
     qmp_init_marshal_misc(&qmp_commands);
     qmp_init_marshal_job(&qmp_commands);
     qmp_init_marshal_block_job(&qmp_commands);
+    qmp_init_marshal_block_export(&qmp_commands);
     monitor_init_qmp(&qmp_commands);
     monitor_set_shutdown_handler(request_exit, NULL);
 
@@ -433,6 +492,8 @@ int main(int argc, char *argv[])
 
     /* Clean shutdown: jobs first (their events still reach clients) */
     job_cancel_sync_all();
+    nbd_server_shutdown();
+    blk_exp_close_all();
     monitor_cleanup();
     close_all_nodes();
     qemu_chr_cleanup();
