@@ -155,6 +155,11 @@ static int coroutine_fn qcow2_read_extensions(BlockDriverState *bs,
             break;
         case QCOW2_EXT_MAGIC_BITMAPS:
             s->has_bitmaps_ext = true;
+            if (len >= 24) {
+                s->nb_bitmaps = q2_ld32(data);
+                s->bitmap_directory_size = q2_ld64(data + 8);
+                s->bitmap_directory_offset = q2_ld64(data + 16);
+            }
             break;
         case QCOW2_EXT_MAGIC_CRYPTO_HEADER:
             error_setg(errp, "Encrypted qcow2 images are not supported");
@@ -183,6 +188,7 @@ static int coroutine_fn qcow2_do_open(BlockDriverState *bs, json_t *options,
     bool has_l2 = false, has_rc = false, has_cache = false, lazy = false;
     int64_t clean_interval = 0;
     bool pass_discard = true;
+    bool check_mode = false;
     int64_t file_len;
     uint64_t backing_offset, ext_end, l1_bytes, l2_tables, rc_tables;
     uint32_t backing_size, crypt_method, rt_clusters;
@@ -198,7 +204,8 @@ static int coroutine_fn qcow2_do_open(BlockDriverState *bs, json_t *options,
         !bdrv_opt_get_int(options, "cache-clean-interval", &clean_interval,
                           NULL, errp) ||
         !bdrv_opt_get_bool(options, "pass-discard-request", &pass_discard,
-                           NULL, errp)) {
+                           NULL, errp) ||
+        !bdrv_opt_get_bool(options, "x-check", &check_mode, NULL, errp)) {
         return -EINVAL;
     }
     if (!bdrv_open_child(bs, options, "file",
@@ -346,14 +353,15 @@ static int coroutine_fn qcow2_do_open(BlockDriverState *bs, json_t *options,
         }
         return -ENOTSUP;
     }
+    /* x-check: blockd-img check -r opens broken images to repair them */
     if ((s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) &&
-        (flags & BDRV_O_RDWR)) {
+        (flags & BDRV_O_RDWR) && !check_mode) {
         error_setg(errp, "qcow2: Image is corrupt; cannot be opened "
                    "read/write");
         return -EACCES;
     }
     if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
-        (flags & BDRV_O_RDWR)) {
+        (flags & BDRV_O_RDWR) && !check_mode) {
         error_setg(errp, "qcow2: Image is dirty (lazy refcounts were in "
                    "use); repair it with 'qemu-img check -r all' before "
                    "opening it read/write");
@@ -1282,6 +1290,7 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_co_get_allocated_file_size = qcow2_co_get_allocated_file_size,
     .bdrv_get_info = qcow2_get_info,
     .bdrv_co_create_opts = qcow2_co_create_opts,
+    .bdrv_co_check = qcow2_co_check,
     .bdrv_dump_info = qcow2_dump_info,
     .supported_write_flags = BDRV_REQ_WRITE_COMPRESSED,
     .supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,

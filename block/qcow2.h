@@ -198,6 +198,10 @@ typedef struct BDRVQcow2State {
     uint64_t snapshots_size;   /* bytes of the snapshot table */
 
     bool has_bitmaps_ext;
+    /* bitmaps extension (only for the consistency check) */
+    uint32_t nb_bitmaps;
+    uint64_t bitmap_directory_size;
+    uint64_t bitmap_directory_offset;
     bool has_feature_table;
 
     Qcow2Cache *l2_table_cache;
@@ -347,6 +351,11 @@ int qcow2_decompress(void *dst, size_t dst_size, const void *src,
 /* qcow2-snapshot.c */
 int coroutine_fn qcow2_read_snapshot_table(BlockDriverState *bs,
                                            Error **errp);
+
+/* qcow2-check.c */
+/* bdrv_co_check: see block/qcow2-check.c */
+int coroutine_fn qcow2_co_check(BlockDriverState *bs, BdrvCheckResult *res,
+                                BdrvCheckMode fix);
 
 /* qcow2-create.c */
 int coroutine_fn qcow2_co_create_opts(BlockDriver *drv, const char *filename,

@@ -122,6 +122,26 @@ typedef struct BlockLimits {
     int max_iov;
 } BlockLimits;
 
+/* ---- consistency check (qemu-img check) ---- */
+typedef enum BdrvCheckMode {
+    BDRV_FIX_LEAKS  = 1,   /* -r leaks: drop refcounts nothing uses */
+    BDRV_FIX_ERRORS = 2,   /* -r all: also repair corruptions */
+} BdrvCheckMode;
+
+/* QEMU's BdrvCheckResult; counts of clusters */
+typedef struct BdrvCheckResult {
+    int corruptions;
+    int leaks;
+    int check_errors;
+    int corruptions_fixed;
+    int leaks_fixed;
+    int64_t image_end_offset;     /* highest used cluster end, 0 unknown */
+    int64_t total_clusters;       /* guest clusters of the virtual disk */
+    int64_t allocated_clusters;
+    int64_t fragmented_clusters;
+    int64_t compressed_clusters;
+} BdrvCheckResult;
+
 /* ---- the driver table ---- */
 struct BlockDriver {
     const char *format_name;
@@ -210,6 +230,15 @@ struct BlockDriver {
     int coroutine_fn (*bdrv_co_create_opts)(BlockDriver *drv,
                                             const char *filename,
                                             json_t *options, Error **errp);
+
+    /*
+     * Check (and with fix, repair) the image metadata; messages about each
+     * problem go to stderr as qemu-img prints them.  The node is open
+     * read-only unless fix != 0.  Returns 0 or -errno (check_errors).
+     */
+    int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,
+                                      BdrvCheckResult *result,
+                                      BdrvCheckMode fix);
 
     /* permissions; see the file comment */
     void (*bdrv_child_perm)(BlockDriverState *bs, BdrvChild *c,

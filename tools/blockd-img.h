@@ -1,0 +1,65 @@
+/*
+ * blockd-img: shared declarations of the subcommands (tools/img-*.c) and
+ * the helpers they use from tools/blockd-img.c's support file
+ * tools/img-common.c.
+ *
+ * Every subcommand takes (argc, argv) with argv[0] the command name, parses
+ * its own options with getopt_long like qemu-img, and returns the exit
+ * status.  Errors go to stderr through error_report() ("blockd-img: ...").
+ */
+#ifndef TOOLS_BLOCKD_IMG_H
+#define TOOLS_BLOCKD_IMG_H
+
+#include "qemu/osdep.h"
+#include "block/block_int.h"
+#include "block/block-backend.h"
+#include <jansson.h>
+
+typedef enum ImgOutputFormat {
+    IMG_OFORMAT_HUMAN,
+    IMG_OFORMAT_JSON,
+} ImgOutputFormat;
+
+int img_cmd_create(int argc, char **argv);
+int img_cmd_info(int argc, char **argv);
+int img_cmd_check(int argc, char **argv);
+int img_cmd_compare(int argc, char **argv);
+int img_cmd_map(int argc, char **argv);
+int img_cmd_convert(int argc, char **argv);
+int img_cmd_resize(int argc, char **argv);
+
+/* img-common.c */
+
+/* "Try 'blockd-img --help' ..." after an error line; returns 1 */
+int img_usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+/* getopt returned '?' or ':' (option string starts with ':'); returns 1 */
+int img_bad_option(int c, char **argv);
+/* --output=human|json; false (error printed) on anything else */
+bool img_parse_output(const char *arg, ImgOutputFormat *fmt);
+
+/*
+ * Open FILENAME like qemu-img: format fmt (NULL: probe), flags BDRV_O_*;
+ * unless force_share, other users may not write (image locking).  On
+ * failure prints "Could not open 'FILE': reason" and returns NULL.
+ */
+BlockBackend *img_open(const char *filename, const char *fmt, int flags,
+                       bool force_share);
+
+/* qemu-img's JSON printer: 4-space indent, keys in QDict hash order */
+void img_print_json(json_t *value);
+/* jansson object with the keys of obj re-ordered as QEMU's QDict */
+json_t *img_qdict_order(json_t *obj);
+
+/* Backing file name made absolute relative to the image like QEMU */
+char *img_full_backing_name(const char *image, const char *backing);
+
+/* Host bytes allocated for bs (qemu-img "disk size"), or -errno */
+int64_t img_allocated_file_size(BlockDriverState *bs);
+
+/* Parse a size argument as qemu-img (suffixes k/M/G/T/P/E) */
+bool img_parse_size(const char *arg, int64_t *size);
+
+/* Run fn(opaque) in a coroutine and drive the main loop until it ends */
+void img_run_co(CoroutineEntry *fn, void *opaque);
+
+#endif /* TOOLS_BLOCKD_IMG_H */

@@ -1,0 +1,221 @@
+/*
+ * blockd-img helpers shared by the subcommands: option errors, opening
+ * images with qemu-img's locking, and qemu-img's JSON output.
+ *
+ * qemu-img prints its JSON from QEMU's QDict, whose iteration order is the
+ * order of the key hashes (QDict's bucket index, tdb_hash() modulo 512),
+ * not the insertion order.  Scripts compare that text, so
+ * img_qdict_order() reproduces it: keys are sorted by bucket, and keys in
+ * the same bucket come newest first as in QDict's bucket lists.
+ */
+#include "qemu/osdep.h"
+#include "qemu/cutils.h"
+#include "tools/blockd-img.h"
+
+int img_usage_error(const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    error_report("%s", msg);
+    fprintf(stderr, "Try 'blockd-img --help' for more information\n");
+    return 1;
+}
+
+int img_bad_option(int c, char **argv)
+{
+    if (c == ':') {
+        return img_usage_error("missing argument for option '%s'",
+                               argv[optind - 1]);
+    }
+    return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
+}
+
+bool img_parse_output(const char *arg, ImgOutputFormat *fmt)
+{
+    if (!strcmp(arg, "json")) {
+        *fmt = IMG_OFORMAT_JSON;
+    } else if (!strcmp(arg, "human")) {
+        *fmt = IMG_OFORMAT_HUMAN;
+    } else {
+        error_report("--output must be used with human or json as argument.");
+        return false;
+    }
+    return true;
+}
+
+BlockBackend *img_open(const char *filename, const char *fmt, int flags,
+                       bool force_share)
+{
+    Error *err = NULL;
+    BlockBackend *blk;
+
+    if (force_share) {
+        if (flags & BDRV_O_RDWR) {
+            error_report("--force-share/-U can only be used with read-only "
+                         "images");
+            return NULL;
+        }
+        flags |= BDRV_O_FORCE_SHARE;
+    } else {
+        flags |= BDRV_O_NO_SHARE;
+    }
+    blk = blk_new_open(filename, fmt, NULL, flags, &err);
+    if (!blk) {
+        error_report("Could not open '%s': %s", filename,
+                     error_get_pretty(err));
+        error_free(err);
+        return NULL;
+    }
+    return blk;
+}
+
+/* ---- JSON ---- */
+
+static unsigned qdict_bucket(const char *name)
+{
+    uint32_t value = 0x238F13AFu * (uint32_t)strlen(name);
+    unsigned i;
+
+    for (i = 0; name[i]; i++) {
+        value += (uint32_t)(unsigned char)name[i] << (i * 5 % 24);
+    }
+    return (1103515243u * value + 12345u) % 512;
+}
+
+typedef struct KeyOrder {
+    const char *key;
+    unsigned bucket;
+    size_t seq;
+} KeyOrder;
+
+static int key_order_cmp(const void *a, const void *b)
+{
+    const KeyOrder *ka = a, *kb = b;
+
+    if (ka->bucket != kb->bucket) {
+        return ka->bucket < kb->bucket ? -1 : 1;
+    }
+    /* QDict inserts at the head of a bucket: newest first */
+    return ka->seq > kb->seq ? -1 : ka->seq < kb->seq;
+}
+
+json_t *img_qdict_order(json_t *obj)
+{
+    json_t *out, *v;
+    const char *key;
+    size_t n = json_object_size(obj), i = 0;
+    g_autofree KeyOrder *keys = g_new0(KeyOrder, MAX(n, 1));
+
+    json_object_foreach(obj, key, v) {
+        keys[i].key = key;
+        keys[i].bucket = qdict_bucket(key);
+        keys[i].seq = i;
+        i++;
+    }
+    qsort(keys, n, sizeof(*keys), key_order_cmp);
+    out = json_object();
+    for (i = 0; i < n; i++) {
+        json_t *child = json_object_get(obj, keys[i].key);
+
+        if (json_is_object(child)) {
+            child = img_qdict_order(child);
+        } else if (json_is_array(child)) {
+            json_t *arr = json_array(), *elem;
+            size_t j;
+
+            json_array_foreach(json_object_get(obj, keys[i].key), j, elem) {
+                json_array_append_new(arr, json_is_object(elem) ?
+                                      img_qdict_order(elem) :
+                                      json_incref(elem));
+            }
+            child = arr;
+        } else {
+            json_incref(child);
+        }
+        json_object_set_new(out, keys[i].key, child);
+    }
+    return out;
+}
+
+void img_print_json(json_t *value)
+{
+    g_autoptr(json_t) ordered = json_is_object(value) ?
+                                img_qdict_order(value) : NULL;
+    g_autofree char *text = NULL;
+
+    if (!ordered && json_is_array(value)) {
+        json_t *elem;
+        size_t i;
+
+        ordered = json_array();
+        json_array_foreach(value, i, elem) {
+            json_array_append_new(ordered, json_is_object(elem) ?
+                                  img_qdict_order(elem) : json_incref(elem));
+        }
+    }
+    text = json_dumps(ordered ? ordered : value,
+                      JSON_INDENT(4) | JSON_PRESERVE_ORDER |
+                      JSON_ENCODE_ANY);
+    printf("%s\n", text ? text : "null");
+}
+
+char *img_full_backing_name(const char *image, const char *backing)
+{
+    const char *slash;
+
+    if (g_path_is_absolute(backing) || strstr(backing, "://") ||
+        !(slash = strrchr(image, '/'))) {
+        return g_strdup(backing);
+    }
+    return g_strdup_printf("%.*s/%s", (int)(slash - image), image, backing);
+}
+
+typedef struct AllocSizeCo {
+    BlockDriverState *bs;
+    int64_t ret;
+} AllocSizeCo;
+
+static void coroutine_fn alloc_size_entry(void *opaque)
+{
+    AllocSizeCo *a = opaque;
+    BlockDriverState *bs = a->bs;
+
+    while (bs && bs->drv && !bs->drv->bdrv_co_get_allocated_file_size) {
+        bs = bs->file ? bs->file->bs : NULL;
+    }
+    a->ret = (bs && bs->drv) ? bs->drv->bdrv_co_get_allocated_file_size(bs)
+                             : -ENOTSUP;
+}
+
+int64_t img_allocated_file_size(BlockDriverState *bs)
+{
+    AllocSizeCo a = { bs, -EINPROGRESS };
+
+    qemu_co_run_sync(alloc_size_entry, &a);
+    return a.ret;
+}
+
+bool img_parse_size(const char *arg, int64_t *size)
+{
+    uint64_t v;
+    int ret;
+
+    if (!*arg || *arg == '-' || *arg == '+') {
+        return false;
+    }
+    ret = qemu_strtosz(arg, NULL, &v);
+    if (ret < 0 || v > INT64_MAX) {
+        return false;
+    }
+    *size = v;
+    return true;
+}
+
+void img_run_co(CoroutineEntry *fn, void *opaque)
+{
+    qemu_co_run_sync(fn, opaque);
+}
