@@ -658,31 +658,30 @@ START_TEST(test_cbw_buffer_stalled_target)
     ck_assert_int_eq(rd.ret, 0);
     ck_assert(memcmp(got, old, 2 * CLUSTER) == 0);
 
-    /* a second cluster still fits */
+    /* a second cluster still fits (its target write hangs too) */
+    ck_assert_int_eq(bdrv_debug_breakpoint(bd, "write_aio", "T2"), 0);
     start_write(&w2, h.guest, CLUSTER, 10, 0xbb);
     poll_until(&w2.done, 1000);
     ck_assert(w2.done);
-
-    /* the third does not: synchronous copy, which waits for the target */
-    start_write(&w3, h.guest, 5 * CLUSTER, 10, 0xcc);
-    for (int i = 0; i < 1000 && !block_copy_stats(h.bcs)->cbw_fallbacks;
-         i++) {
+    while (!bdrv_debug_is_suspended(bd, "T2")) {
         aio_poll(qemu_get_aio_context(), true);
     }
-    for (int i = 0; i < 50; i++) {
-        aio_poll(qemu_get_aio_context(), false);
+
+    /* the third does not: synchronous copy, which waits for the target */
+    ck_assert_int_eq(bdrv_debug_breakpoint(bd, "write_aio", "T3"), 0);
+    start_write(&w3, h.guest, 5 * CLUSTER, 10, 0xcc);
+    while (!bdrv_debug_is_suspended(bd, "T3")) {
+        aio_poll(qemu_get_aio_context(), true);
     }
     ck_assert(!w3.done);
     ck_assert_uint_eq(block_copy_stats(h.bcs)->cbw_fallbacks, 1);
+    ck_assert_uint_eq(block_copy_stats(h.bcs)->cbw_captured_bytes,
+                      2 * CLUSTER);
 
     ck_assert_int_eq(bdrv_debug_resume(bd, "T"), 0);
-    bdrv_debug_remove_breakpoint(bd, "T");
-    for (int i = 0; i < 100000 && !w3.done; i++) {
-        if (bdrv_debug_is_suspended(bd, "T")) {
-            bdrv_debug_resume(bd, "T");
-        }
-        aio_poll(qemu_get_aio_context(), true);
-    }
+    ck_assert_int_eq(bdrv_debug_resume(bd, "T2"), 0);
+    ck_assert_int_eq(bdrv_debug_resume(bd, "T3"), 0);
+    poll_until(&w3.done, 100000);
     ck_assert_int_eq(w3.ret, 0);
     block_copy_drain_sync(h.bcs);
 
