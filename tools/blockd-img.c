@@ -236,8 +236,18 @@ int img_cmd_create(int argc, char **argv)
     }
     key = json_string_value(json_object_get(opts, BLOCK_OPT_BACKING_FILE));
     if (key && !json_object_get(opts, BLOCK_OPT_BACKING_FMT)) {
+        g_autofree char *path = img_full_backing_name(filename, key);
+        BlockDriverState *bbs = bdrv_open_file(path, NULL, NULL,
+                                               BDRV_O_NO_BACKING |
+                                               BDRV_O_FORCE_SHARE, NULL);
+
         error_report("%s: Backing file specified without backing format",
                      filename);
+        if (bbs) {
+            fprintf(stderr, "Detected format of %s.\n",
+                    bdrv_get_format_name(bbs));
+            bdrv_unref(bbs);
+        }
         return 1;
     }
     if (key && !unsafe) {
@@ -262,6 +272,7 @@ int img_cmd_create(int argc, char **argv)
     }
     if (!quiet) {
         print_formatting(filename, fmt, opts);
+        fflush(stdout);
     }
     ret = bdrv_create(drv, filename, opts, &err);
     if (ret < 0) {

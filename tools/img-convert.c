@@ -54,6 +54,7 @@ typedef struct ConvertState {
     bool compressed;
     bool has_zero_init;
     bool target_has_backing;
+    int64_t target_backing_size;  /* -1: no backing file */
     bool copy_range;
     bool in_order;
     bool progress;
@@ -87,10 +88,19 @@ static int src_index(ConvertState *s, int64_t offset, int64_t *src_off,
 }
 
 static int coroutine_fn piece_status(ConvertState *s, BlockDriverState *bs,
-                                     int64_t src_off, int64_t bytes,
-                                     int64_t *pnum, PieceKind *kind)
+                                     int64_t offset, int64_t src_off,
+                                     int64_t bytes, int64_t *pnum,
+                                     PieceKind *kind)
 {
+    /* past the end of a new target's backing file it reads zeroes */
+    bool post_backing_zero = s->target_backing_size >= 0 &&
+                             offset >= s->target_backing_size &&
+                             s->has_zero_init;
     int ret;
+
+    if (s->target_backing_size > offset) {
+        bytes = MIN(bytes, s->target_backing_size - offset);
+    }
 
     if (s->target_has_backing) {
         ret = bdrv_co_block_status(bs, true, src_off, bytes, pnum, NULL,
@@ -103,7 +113,7 @@ static int coroutine_fn piece_status(ConvertState *s, BlockDriverState *bs,
         return ret;
     }
     if (ret & BDRV_BLOCK_ZERO) {
-        *kind = PIECE_ZERO;
+        *kind = post_backing_zero ? PIECE_BACKING : PIECE_ZERO;
     } else if (ret & BDRV_BLOCK_DATA) {
         *kind = PIECE_DATA;
     } else {
@@ -204,8 +214,8 @@ static void coroutine_fn convert_worker(void *opaque)
             int64_t pnum;
             PieceKind kind;
 
-            ret = piece_status(s, blk_bs(src), src_off + done, len - done,
-                               &pnum, &kind);
+            ret = piece_status(s, blk_bs(src), offset + done,
+                               src_off + done, len - done, &pnum, &kind);
             if (ret < 0) {
                 error_report("error while reading block status at offset "
                              "%" PRId64 ": %s", src_off + done,
@@ -506,6 +516,17 @@ int img_cmd_convert(int argc, char **argv)
         goto out;
     }
     s.target_has_backing = backing != NULL;
+    s.target_backing_size = -1;
+    if (backing) {
+        g_autofree char *path = img_full_backing_name(out, backing);
+        BlockDriverState *bbs = bdrv_open_file(path, backing_fmt, NULL,
+                                               BDRV_O_FORCE_SHARE, NULL);
+
+        if (bbs) {
+            s.target_backing_size = bdrv_getlength(bbs);
+            bdrv_unref(bbs);
+        }
+    }
     /* a fresh image reads as zeroes (qcow2: no backing; raw: truncated) */
     s.has_zero_init = !skip_create;
     s.cluster_size = 512;
