@@ -939,6 +939,54 @@ START_TEST(test_job_point_in_time)
 }
 END_TEST
 
+/* two backups in one transaction: one fails, the other is cancelled */
+START_TEST(test_txn_failure_aborts_all)
+{
+    int64_t len = 1 * MiB;
+    g_autofree char *a = create_raw("a.img", len);
+    g_autofree char *b = create_raw("b.img", len);
+    g_autofree char *c = create_raw("c.img", len);
+    g_autofree char *d = create_raw("d.img", len);
+    BlockDriverState *s1 = open_raw(a, "s1");
+    BlockDriverState *t1 = open_json("{\"driver\":\"raw\",\"node-name\":"
+                                     "\"t1\",\"file\":{\"driver\":"
+                                     "\"blkdebug\",\"inject-error\":[{"
+                                     "\"event\":\"write_aio\"}],\"image\":"
+                                     "{\"driver\":\"file\",\"filename\":"
+                                     "\"%s\"}}}", b);
+    BlockDriverState *s2 = open_raw(c, "s2");
+    BlockDriverState *t2 = open_raw(d, "t2");
+    JobTxn *txn = job_txn_new();
+    BackupJobOptions o;
+    BlockJob *j1, *j2;
+    BlockBackend *blk = blk_rw(s1);
+    g_autofree uint8_t *data = g_malloc(len);
+
+    pattern(data, len, 8);
+    ck_assert_int_eq(blk_pwrite(blk, 0, len, data, 0), 0);
+    blk_unref(blk);
+    backup_job_options_init(&o, MIRROR_SYNC_MODE_FULL);
+    o.creation_flags = JOB_MANUAL_DISMISS;
+    j1 = backup_job_create("j1", s1, t1, &o, NULL, NULL, txn, &error_abort);
+    o.speed = 1;    /* j2 barely moves: still running when j1 fails */
+    j2 = backup_job_create("j2", s2, t2, &o, NULL, NULL, txn, &error_abort);
+    job_txn_unref(txn);
+    job_start(&j1->job);
+    job_start(&j2->job);
+    poll_until_done(&j1->job);
+    poll_until_done(&j2->job);
+    ck_assert_int_eq(j1->job.ret, -EIO);
+    ck_assert_int_eq(j2->job.ret, -ECANCELED);
+    ck_assert_int_eq(finish(j1, NULL), -EIO);
+    ck_assert_int_eq(finish(j2, NULL), -ECANCELED);
+    g_ptr_array_set_size(events, 0);
+    bdrv_unref(s1);
+    bdrv_unref(t1);
+    bdrv_unref(s2);
+    bdrv_unref(t2);
+}
+END_TEST
+
 static Suite *backup_suite(void)
 {
     Suite *s = suite_create("backup");
@@ -960,6 +1008,7 @@ static Suite *backup_suite(void)
     tcase_add_test(tc, test_cbw_error_break_snapshot);
     tcase_add_test(tc, test_rate_limit_pause_cancel);
     tcase_add_test(tc, test_job_point_in_time);
+    tcase_add_test(tc, test_txn_failure_aborts_all);
     suite_add_tcase(s, tc);
     return s;
 }
