@@ -113,7 +113,7 @@ UNIT_TESTS := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRCS))
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(DEP_LIBS) $(CHECK_LIBS)
 
-.PRECIOUS: $(BUILD)/%.o $(BUILD)/tests/unit/%.o
+.PRECIOUS: $(BUILD)/%.o $(BUILD)/tests/unit/%.o $(BUILD)/bench/%.o
 
 # ---- targets ---------------------------------------------------------------
 .PHONY: all check check-unit check-iotests check-sanitize check-stress \
@@ -143,7 +143,13 @@ check-stress: deps all
 demo: deps all
 	@scripts/demo.sh $(BUILD)
 
-bench: deps all
+# bench/*.c are benchmark programs (not part of `all`); bench/*.sh drive
+# them and the daemons side by side.
+BENCH_PROGS := $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(DEP_LIBS)
+
+bench: deps all $(BENCH_PROGS)
 	@scripts/bench.sh $(BUILD)
 
 install: all

@@ -85,7 +85,7 @@ case $mode in
 all) run_mechanical; run_unit; run_iotests quick ;;
 unit) run_unit ;;
 iotests) run_iotests quick ;;
-stress) run_iotests stress ;;
+stress) BLOCKD_STRESS=1 run_unit; run_iotests stress ;;
 esac
 
 echo "Total: $passed passed, $failed failed, $skipped skipped"
