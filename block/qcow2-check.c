@@ -48,6 +48,7 @@ typedef struct Qcow2Check {
     BdrvCheckMode fix;
     uint64_t *refs;
     int64_t nb_clusters;
+    int64_t file_len;
     bool rebuild;
 } Qcow2Check;
 
@@ -80,6 +81,15 @@ static int inc_refs(Qcow2Check *c, uint64_t offset, int64_t size)
     int ret;
 
     if (size <= 0) {
+        return 0;
+    }
+    /* the last cluster may be partly past EOF, nothing further */
+    if (offset > INT64_MAX - size ||
+        (int64_t)offset + size - c->file_len >= s->cluster_size) {
+        fprintf(stderr, "ERROR: counting reference for region exceeding the "
+                "end of the file by one cluster or more: offset 0x%" PRIx64
+                " size 0x%" PRIx64 "\n", offset, size);
+        c->res->corruptions++;
         return 0;
     }
     start = qcow2_start_of_cluster(s, offset);
@@ -127,10 +137,17 @@ static int coroutine_fn check_l2(Qcow2Check *c, uint64_t l2_offset,
     }
     for (i = 0; i < s->l2_size; i++) {
         uint64_t entry = GUINT64_FROM_BE(l2[i]);
+        Qcow2ClusterType type = qcow2_get_cluster_type(s, entry);
         uint64_t off;
         int bytes;
 
-        switch (qcow2_get_cluster_type(s, entry)) {
+        if (type != QCOW2_CLUSTER_COMPRESSED &&
+            (entry & L2E_STD_RESERVED_MASK)) {
+            fprintf(stderr, "ERROR found l2 entry with reserved bits set: %"
+                    PRIx64 "\n", entry);
+            c->res->corruptions++;
+        }
+        switch (type) {
         case QCOW2_CLUSTER_COMPRESSED:
             if (entry & QCOW_OFLAG_COPIED) {
                 qcow2_parse_compressed_entry(s, entry, &off, &bytes);
@@ -387,7 +404,8 @@ static int coroutine_fn check_refblocks(Qcow2Check *c)
                     c->rebuild = true;
                     continue;
                 }
-                ret = grow_refs(c, cluster + 1);
+                c->file_len = bdrv_getlength(c->bs->file->bs);
+                ret = c->file_len < 0 ? c->file_len : grow_refs(c, cluster + 1);
                 if (ret < 0) {
                     c->res->check_errors++;
                     return ret;
@@ -584,6 +602,7 @@ static int coroutine_fn rebuild_refcounts(Qcow2Check *c)
         return -EFBIG;
     }
     total = first + nblocks + rt_clusters;
+    c->file_len = MAX(c->file_len, total << s->cluster_bits);
     ret = grow_refs(c, total);
     if (ret < 0) {
         return ret;
@@ -766,6 +785,7 @@ static int coroutine_fn check_refcounts(Qcow2Check *c)
         res->check_errors++;
         return file_len;
     }
+    c->file_len = file_len;
     res->total_clusters = qcow2_size_to_clusters(s, s->size);
     c->nb_clusters = 0;
     ret = grow_refs(c, qcow2_size_to_clusters(s, file_len));
