@@ -564,52 +564,132 @@ static void coroutine_fn compare_refcounts(Qcow2Check *c, BdrvCheckMode fix,
 }
 
 /*
- * Write a new refcount structure describing c->refs past everything in
- * use, and switch the header to it.
+ * First fit for n free clusters in the in-memory counts from *first_free
+ * (appending at the end if needed); marks them used.  Returns the cluster
+ * index, or -errno.
+ */
+static int64_t alloc_imrt(Qcow2Check *c, int64_t n, int64_t *first_free)
+{
+    int64_t cluster, contiguous = 0;
+    bool first_gap = true;
+    int ret;
+
+    for (cluster = *first_free; cluster < c->nb_clusters && contiguous < n;
+         cluster++) {
+        if (!c->refs[cluster]) {
+            contiguous++;
+            if (first_gap) {
+                *first_free = cluster;
+                first_gap = false;
+            }
+        } else {
+            contiguous = 0;
+        }
+    }
+    if (contiguous < n) {
+        ret = grow_refs(c, cluster + n - contiguous);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    cluster -= contiguous;
+    for (contiguous = 0; contiguous < n; contiguous++) {
+        c->refs[cluster + contiguous] = 1;
+    }
+    return cluster;
+}
+
+/*
+ * Allocate refcount blocks for every block range of [from, c->nb_clusters)
+ * holding a used cluster, as QEMU does: first fit, never inside a range
+ * whose block was already placed; the refcount table is squeezed in when
+ * the last range's block is allocated.
+ */
+static int alloc_refblocks(Qcow2Check *c, int64_t from, int64_t **table,
+                           int64_t *entries, int64_t *first_free,
+                           int64_t *reftable)
+{
+    BDRVQcow2State *s = c->s;
+    int64_t cluster, rb_entries_per_cluster = s->cluster_size / 8;
+
+    for (cluster = from; cluster < c->nb_clusters; cluster++) {
+        int64_t index = cluster >> s->refblock_bits;
+        int64_t start = index << s->refblock_bits;
+        int64_t off;
+
+        if (!c->refs[cluster]) {
+            continue;
+        }
+        if (index >= *entries || !(*table)[index]) {
+            if (*first_free < start) {
+                *first_free = start;
+            }
+            off = alloc_imrt(c, 1, first_free);
+            if (off < 0) {
+                return off;
+            }
+            if (index >= *entries) {
+                int64_t n = QEMU_ALIGN_UP(index + 1, rb_entries_per_cluster);
+
+                *table = g_renew(int64_t, *table, n);
+                memset(*table + *entries, 0, (n - *entries) * 8);
+                *entries = n;
+            }
+            (*table)[index] = off;
+            if (index == (c->nb_clusters - 1) >> s->refblock_bits &&
+                *reftable < 0) {
+                *reftable = alloc_imrt(c, DIV_ROUND_UP(*entries * 8,
+                                                       s->cluster_size),
+                                       first_free);
+                if (*reftable < 0) {
+                    return *reftable;
+                }
+            }
+        }
+        cluster = start + s->refblock_size - 1;
+    }
+    return 0;
+}
+
+/*
+ * Write a new refcount structure describing c->refs (blocks and table in
+ * free clusters, first fit) and switch the header to it.
  */
 static int coroutine_fn rebuild_refcounts(Qcow2Check *c)
 {
     BDRVQcow2State *s = c->s;
-    int64_t file_len = bdrv_getlength(c->bs->file->bs);
-    int64_t first = 0, nblocks = 0, rt_clusters = 0, total, i;
+    g_autofree int64_t *table = NULL;
     g_autofree uint8_t *buf = NULL;
-    g_autofree uint64_t *table = NULL;
+    g_autofree uint64_t *be_table = NULL;
+    int64_t entries = 0, first_free = 0, reftable = -1, rt_clusters, i;
     uint8_t hdr[12];
     int ret;
 
-    if (file_len < 0) {
-        return file_len;
-    }
-    for (i = 0; i < c->nb_clusters; i++) {
-        if (c->refs[i]) {
-            first = i + 1;
-        }
-    }
-    first = MAX(first, qcow2_size_to_clusters(s, file_len));
-    /* blocks must cover the new metadata itself: iterate to a fixpoint */
-    for (;;) {
-        int64_t nb = DIV_ROUND_UP(first + nblocks + rt_clusters,
-                                  (int64_t)s->refblock_size);
-        int64_t rt = DIV_ROUND_UP(nb * 8, (int64_t)s->cluster_size);
+    ret = alloc_refblocks(c, 0, &table, &entries, &first_free, &reftable);
+    if (ret == 0 && reftable < 0) {
+        int64_t post = QEMU_ALIGN_UP(c->nb_clusters, s->refblock_size);
 
-        if (nb == nblocks && rt == rt_clusters) {
-            break;
+        first_free = MAX(first_free, post);
+        reftable = alloc_imrt(c, DIV_ROUND_UP(entries * 8, s->cluster_size),
+                              &first_free);
+        ret = reftable < 0 ? reftable
+                           : alloc_refblocks(c, post, &table, &entries,
+                                             &first_free, &reftable);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    rt_clusters = DIV_ROUND_UP(entries * 8, s->cluster_size);
+    for (i = 0; i < rt_clusters; i++) {
+        if (reftable + i >= c->nb_clusters || c->refs[reftable + i] != 1) {
+            /* the table outgrew the space reserved for it */
+            return -ENOSPC;
         }
-        nblocks = nb;
-        rt_clusters = rt;
     }
     if ((uint64_t)rt_clusters << s->cluster_bits > QCOW_MAX_REFTABLE_SIZE) {
         return -EFBIG;
     }
-    total = first + nblocks + rt_clusters;
-    c->file_len = MAX(c->file_len, total << s->cluster_bits);
-    ret = grow_refs(c, total);
-    if (ret < 0) {
-        return ret;
-    }
-    for (i = first; i < total; i++) {
-        c->refs[i] = 1;
-    }
+    c->file_len = MAX(c->file_len, (c->nb_clusters) << s->cluster_bits);
 
     /* nothing dirty may be written to the old blocks later */
     ret = qcow2_cache_flush(c->bs, s->refcount_block_cache);
@@ -617,31 +697,34 @@ static int coroutine_fn rebuild_refcounts(Qcow2Check *c)
         return ret;
     }
     buf = g_malloc0(s->cluster_size);
-    table = g_new0(uint64_t, rt_clusters << (s->cluster_bits - 3));
-    for (i = 0; i < nblocks; i++) {
+    be_table = g_new0(uint64_t, rt_clusters << (s->cluster_bits - 3));
+    for (i = 0; i < entries; i++) {
         int64_t j, base = i << s->refblock_bits;
 
+        if (!table[i]) {
+            continue;
+        }
         memset(buf, 0, s->cluster_size);
         for (j = 0; j < s->refblock_size && base + j < c->nb_clusters; j++) {
             qcow2_refcount_set_entry(s, buf, j, MIN(c->refs[base + j],
                                                     s->refcount_max));
         }
-        ret = bdrv_co_pwrite(c->bs->file, (first + i) << s->cluster_bits,
+        ret = bdrv_co_pwrite(c->bs->file, table[i] << s->cluster_bits,
                              s->cluster_size, buf, 0);
         if (ret < 0) {
             return ret;
         }
-        table[i] = GUINT64_TO_BE((uint64_t)(first + i) << s->cluster_bits);
+        be_table[i] = GUINT64_TO_BE((uint64_t)table[i] << s->cluster_bits);
     }
-    ret = bdrv_co_pwrite(c->bs->file, (first + nblocks) << s->cluster_bits,
-                         rt_clusters << s->cluster_bits, table, 0);
+    ret = bdrv_co_pwrite(c->bs->file, reftable << s->cluster_bits,
+                         rt_clusters << s->cluster_bits, be_table, 0);
     if (ret == 0) {
         ret = bdrv_co_flush(c->bs->file->bs);
     }
     if (ret < 0) {
         return ret;
     }
-    q2_st64(hdr, (uint64_t)(first + nblocks) << s->cluster_bits);
+    q2_st64(hdr, (uint64_t)reftable << s->cluster_bits);
     q2_st32(hdr + 8, rt_clusters);
     ret = qcow2_update_header_field(c->bs, QCOW2_HDR_REFTABLE_OFFSET, hdr,
                                     sizeof(hdr));
@@ -660,13 +743,12 @@ static int coroutine_fn rebuild_refcounts(Qcow2Check *c)
         }
     }
     g_free(s->refcount_table);
-    s->refcount_table = g_new0(uint64_t, rt_clusters <<
-                               (s->cluster_bits - 3));
-    for (i = 0; i < nblocks; i++) {
-        s->refcount_table[i] = (uint64_t)(first + i) << s->cluster_bits;
-    }
-    s->refcount_table_offset = (uint64_t)(first + nblocks) << s->cluster_bits;
     s->refcount_table_size = rt_clusters << (s->cluster_bits - 3);
+    s->refcount_table = g_new0(uint64_t, s->refcount_table_size);
+    for (i = 0; i < entries; i++) {
+        s->refcount_table[i] = (uint64_t)table[i] << s->cluster_bits;
+    }
+    s->refcount_table_offset = (uint64_t)reftable << s->cluster_bits;
     s->free_cluster_index = 0;
     return 0;
 }
