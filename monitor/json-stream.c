@@ -392,3 +392,44 @@ void json_stream_flush(JsonStream *js)
         splitter_parse(js);
     }
 }
+
+typedef struct ParseOne {
+    json_t *value;
+    Error *err;
+    unsigned count;
+} ParseOne;
+
+static void parse_one_emit(void *opaque, json_t *value, Error *err)
+{
+    ParseOne *p = opaque;
+
+    if (p->count++ || p->err) {
+        /* keep the first result; more than one value is an error */
+        json_decref(value);
+        error_free(err);
+        return;
+    }
+    p->value = value;
+    p->err = err;
+}
+
+json_t *json_parse_string(const char *str, Error **errp)
+{
+    ParseOne p = { 0 };
+    JsonStream *js = json_stream_new(parse_one_emit, &p);
+
+    json_stream_feed(js, str, strlen(str));
+    json_stream_flush(js);
+    json_stream_free(js);
+    if (!p.err && p.count != 1) {
+        json_decref(p.value);
+        p.value = NULL;
+        error_setg(&p.err, p.count ? "JSON parse error, expecting end of "
+                   "input" : "JSON parse error, premature EOI");
+    }
+    if (p.err) {
+        error_propagate(errp, p.err);
+        return NULL;
+    }
+    return p.value;
+}

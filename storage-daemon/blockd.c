@@ -316,7 +316,7 @@ static void daemonize_finish(void)
 static void request_exit(void *opaque)
 {
     exit_requested = true;
-    aio_notify(qemu_get_aio_context());
+    g_main_context_wakeup(NULL);
 }
 
 static gboolean on_signal(gpointer data)
@@ -454,7 +454,6 @@ static void sig_fatal_to_exit(void)
 int main(int argc, char *argv[])
 {
     Error *err = NULL;
-    AioContext *ctx;
 
     error_set_progname(progname);
     process_options(argc, argv, true);
@@ -464,7 +463,6 @@ int main(int argc, char *argv[])
     }
 
     qemu_init_main_loop();
-    ctx = qemu_get_aio_context();
     bdrv_init();
     sig_fatal_to_exit();
 
@@ -486,8 +484,12 @@ int main(int argc, char *argv[])
     }
     daemonize_finish();
 
+    /*
+     * The main AioContext is a GSource of the default GMainContext; so
+     * are the signal sources: run both.
+     */
     while (!exit_requested) {
-        aio_poll(ctx, true);
+        g_main_context_iteration(NULL, TRUE);
     }
 
     /* Clean shutdown: jobs first (their events still reach clients) */

@@ -83,4 +83,10 @@ void json_stream_flush(JsonStream *js);
  */
 json_t *json_parse_tokens(JsonToken **tokens, size_t n, Error **errp);
 
+/*
+ * Parse a whole string holding exactly one JSON value (command-line
+ * options), with the same syntax and error texts as the QMP stream.
+ */
+json_t *json_parse_string(const char *str, Error **errp);
+
 #endif /* MONITOR_JSON_STREAM_H */
