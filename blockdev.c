@@ -38,12 +38,34 @@ BlockDriverState *blockdev_add(BlockdevOptions *options, Error **errp)
     visit_complete(v, &tree);
     visit_free(v);
 
+    /*
+     * In blockdev-add a string child reference names an existing node
+     * (BlockdevRef); say so if there is none rather than trying it as a
+     * file name.
+     */
+    {
+        static const char *const refs[] = {
+            "file", "backing", "image", "data-file", NULL
+        };
+        int i;
+
+        for (i = 0; refs[i]; i++) {
+            const char *ref = json_string_value(json_object_get(tree,
+                                                                refs[i]));
+
+            if (ref && !bdrv_lookup_bs(ref, ref, errp)) {
+                return NULL;
+            }
+        }
+    }
+
     bs = bdrv_open(tree, errp);
     if (!bs) {
         return NULL;
     }
-    /* the reference from bdrv_open becomes the monitor's */
+    /* the monitor takes its own reference; drop bdrv_open's */
     bdrv_set_monitor_owned(bs);
+    bdrv_unref(bs);
     trace(blockdev_add, "node %s driver %s", bdrv_get_node_name(bs),
           bdrv_get_format_name(bs));
     return bs;
@@ -125,13 +147,38 @@ static int64_t bdrv_allocated_size(BlockDriverState *bs)
     return s.ret;
 }
 
+/*
+ * The next node down a chain: the backing node, or for a real filter
+ * driver (blkdebug; not raw) its filtered child, as QEMU's
+ * bdrv_filter_or_cow_bs().
+ */
+static BlockDriverState *filter_or_cow_bs(BlockDriverState *bs)
+{
+    BdrvChild *f;
+
+    if (bdrv_backing_bs(bs)) {
+        return bdrv_backing_bs(bs);
+    }
+    if (!bs->drv || !bs->drv->is_filter) {
+        return NULL;
+    }
+    f = bdrv_filter_child(bs);
+    return f ? f->bs : NULL;
+}
+
+/* QEMU's bs->filename: a format node shows its protocol node's file */
+static const char *node_filename(BlockDriverState *bs)
+{
+    return bs->filename[0] ? bs->filename : bdrv_get_filename(bs);
+}
+
 static ImageInfo *bdrv_image_info(BlockDriverState *bs, bool flat)
 {
     ImageInfo *info = g_new0(ImageInfo, 1);
     BlockDriverInfo bdi;
     int64_t size;
 
-    info->filename = g_strdup(bs->filename);
+    info->filename = g_strdup(node_filename(bs));
     info->format = g_strdup(bdrv_get_format_name(bs));
     size = bdrv_getlength(bs);
     info->virtual_size = MAX(size, 0);
@@ -148,16 +195,21 @@ static ImageInfo *bdrv_image_info(BlockDriverState *bs, bool flat)
         info->has_dirty_flag = true;
         info->dirty_flag = bdi.is_dirty;
     }
-    if (bs->backing_file[0]) {
+    {
         BlockDriverState *backing = bdrv_backing_bs(bs);
 
-        info->backing_filename = g_strdup(bs->backing_file);
+        if (bs->backing_file[0]) {
+            info->backing_filename = g_strdup(bs->backing_file);
+        } else if (backing) {
+            info->backing_filename = g_strdup(node_filename(backing));
+        }
         if (backing) {
-            info->full_backing_filename = g_strdup(backing->filename);
+            info->full_backing_filename = g_strdup(node_filename(backing));
         }
         if (bs->backing_format[0]) {
             info->backing_filename_format = g_strdup(bs->backing_format);
         }
+        backing = filter_or_cow_bs(bs);
         if (backing && !flat) {
             info->backing_image = bdrv_image_info(backing, false);
         }
@@ -171,19 +223,21 @@ BlockDeviceInfo *bdrv_block_device_info(BlockDriverState *bs, bool flat)
     BlockDriverState *backing = bdrv_backing_bs(bs);
     int flags = bdrv_get_open_flags(bs);
 
-    info->file = g_strdup(bs->filename);
+    info->file = g_strdup(node_filename(bs));
     info->node_name = g_strdup(bdrv_get_node_name(bs));
     info->ro = bdrv_is_read_only(bs);
     info->drv = g_strdup(bdrv_get_format_name(bs));
     info->encrypted = false;
     info->detect_zeroes = (BlockdevDetectZeroesOptions)bs->detect_zeroes;
     if (backing) {
-        info->backing_file = g_strdup(backing->filename);
+        info->backing_file = g_strdup(node_filename(backing));
     }
     if (!flat) {
-        while (backing) {
+        BlockDriverState *b = filter_or_cow_bs(bs);
+
+        while (b) {
             info->backing_file_depth++;
-            backing = bdrv_backing_bs(backing);
+            b = filter_or_cow_bs(b);
         }
     }
     info->cache = g_new0(BlockdevCacheInfo, 1);
