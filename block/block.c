@@ -56,6 +56,9 @@ void bdrv_init(void)
     bdrv_register(&bdrv_null_co);
     bdrv_register(&bdrv_blkdebug);
     bdrv_register(&bdrv_qcow2);
+    bdrv_register(&bdrv_nbd);
+    bdrv_register(&bdrv_nbd_tcp);
+    bdrv_register(&bdrv_nbd_unix);
 }
 
 BlockDriver *bdrv_find_format(const char *format_name)

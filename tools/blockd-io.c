@@ -74,11 +74,6 @@ static int open_image(const char *name, const char *fmt, bool image_opts,
         error_report("file open already, try 'help close'");
         return 1;
     }
-    if (g_str_has_prefix(name, "nbd:") || g_str_has_prefix(name, "nbd+")) {
-        error_report("can't open device %s: NBD URIs are not supported yet",
-                     name);
-        return 1;
-    }
     if (force_share) {
         flags |= BDRV_O_FORCE_SHARE;
         flags &= ~BDRV_O_NO_SHARE;

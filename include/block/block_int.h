@@ -487,5 +487,9 @@ extern BlockDriver bdrv_raw;
 extern BlockDriver bdrv_null_co;
 extern BlockDriver bdrv_blkdebug;
 extern BlockDriver bdrv_qcow2;
+/* nbd: one table per URI scheme (nbd, nbd+tcp, nbd+unix) */
+extern BlockDriver bdrv_nbd;
+extern BlockDriver bdrv_nbd_tcp;
+extern BlockDriver bdrv_nbd_unix;
 
 #endif /* BLOCK_BLOCK_INT_H */

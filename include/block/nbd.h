@@ -13,6 +13,12 @@
  *   nbd/server-block-status.c  meta contexts and BLOCK_STATUS extents
  *   blockdev-nbd.c             the listening socket and the QMP commands
  *   block/export.c             the export registry (block-export-*)
+ *
+ * Client pieces (the "nbd" block driver and tests use them):
+ *   nbd/client.c               the client side of the handshake
+ *   nbd/client-io.c            transmission: request coroutines, one
+ *                              reply reader, structured chunk parsing
+ *   block/nbd.c                the "nbd" block driver over NBDConn
  */
 #ifndef BLOCK_NBD_H
 #define BLOCK_NBD_H
@@ -21,6 +27,7 @@
 #include "qapi/error.h"
 #include "block/block.h"
 #include "block/export.h"
+#include "qemu/co-channel.h"
 
 /* ---- handshake ---- */
 #define NBD_INIT_MAGIC          0x4e42444d41474943ULL /* "NBDMAGIC" */
@@ -229,5 +236,108 @@ bool nbd_server_start_cmdline(const char *arg, Error **errp);
 void nbd_server_shutdown(void);
 /* The listening fd, for tests (-1 if not running) */
 int nbd_server_listen_fd(void);
+
+/* ---- client (nbd/client.c, nbd/client-io.c) ---- */
+
+/* What the client asks for during the handshake */
+typedef struct NBDClientOptions {
+    const char *export_name;     /* NULL: "" (the default export) */
+    bool no_structured_reply;    /* do not ask for structured replies */
+    bool base_allocation;        /* SET_META_CONTEXT base:allocation */
+    bool allocation_depth;       /* ... and qemu:allocation-depth */
+    bool force_export_name;      /* skip OPT_GO: act as an old client */
+} NBDClientOptions;
+
+/* What the handshake found out */
+typedef struct NBDExportInfo {
+    char *name;                  /* the export name that was asked for */
+    char *description;           /* NBD_INFO_DESCRIPTION, or NULL */
+    uint64_t size;
+    uint16_t flags;              /* transmission flags */
+    /* block size constraints (defaults 1, 4096, 32 MiB when not sent) */
+    uint32_t min_block;
+    uint32_t opt_block;
+    uint32_t max_block;
+    bool structured_reply;
+    bool used_export_name;       /* fell back to NBD_OPT_EXPORT_NAME */
+    bool base_allocation;
+    uint32_t base_allocation_id;
+    bool allocation_depth;
+    uint32_t allocation_depth_id;
+} NBDExportInfo;
+
+void nbd_export_info_clear(NBDExportInfo *info);
+
+/*
+ * Client handshake on the connected socket @ch (fixed newstyle with
+ * NO_ZEROES; OPT_STRUCTURED_REPLY, OPT_SET_META_CONTEXT and OPT_GO with
+ * INFO_BLOCK_SIZE; NBD_OPT_EXPORT_NAME when the server has no OPT_GO or
+ * is not fixed newstyle).  0 on success (info filled), -1 with errp set.
+ */
+int coroutine_fn nbd_receive_negotiate(CoChannel *ch,
+                                       const NBDClientOptions *opts,
+                                       NBDExportInfo *info, Error **errp);
+
+/* One extent from a BLOCK_STATUS reply */
+typedef struct NBDExtent {
+    uint64_t length;             /* 0: the context did not answer */
+    uint32_t flags;
+} NBDExtent;
+
+/*
+ * A client connection in transmission phase.  Requests run in the
+ * callers' coroutines (at most NBD_MAX_REQUESTS at once; more wait for a
+ * free slot); one reader coroutine reads every reply and completes the
+ * request whose handle it carries.  I/O functions return 0 or -errno:
+ * the server's error mapped to errno, -EIO once the connection is broken
+ * (server gone, protocol violation), -EINVAL for requests the export's
+ * flags or block sizes do not allow.
+ */
+typedef struct NBDConn NBDConn;
+
+/* Handshake over @fd (ownership taken, also on failure) and start */
+NBDConn *coroutine_fn nbd_conn_co_new(int fd, AioContext *ctx,
+                                      const NBDClientOptions *opts,
+                                      Error **errp);
+/* Same from outside a coroutine (runs the loop until done) */
+NBDConn *nbd_conn_new(int fd, AioContext *ctx, const NBDClientOptions *opts,
+                      Error **errp);
+/* Connect to @addr, then nbd_conn_new() */
+NBDConn *nbd_conn_connect(SocketAddress *addr, AioContext *ctx,
+                          const NBDClientOptions *opts, Error **errp);
+/*
+ * Send NBD_CMD_DISC (if still connected), wait for the reader to stop and
+ * free.  No request may be in flight.  Callable inside or outside a
+ * coroutine.
+ */
+void nbd_conn_close(NBDConn *conn);
+
+const NBDExportInfo *nbd_conn_info(NBDConn *conn);
+/* The connection is dead: every request fails with -EIO from now on */
+bool nbd_conn_is_broken(NBDConn *conn);
+/* Requests waiting for their reply (tests) */
+unsigned nbd_conn_in_flight(NBDConn *conn);
+
+int coroutine_fn nbd_conn_co_read(NBDConn *conn, uint64_t offset,
+                                  uint32_t bytes, QEMUIOVector *qiov,
+                                  size_t qiov_offset, uint16_t flags);
+/* @flags: NBD_CMD_FLAG_FUA */
+int coroutine_fn nbd_conn_co_write(NBDConn *conn, uint64_t offset,
+                                   uint32_t bytes, QEMUIOVector *qiov,
+                                   size_t qiov_offset, uint16_t flags);
+/* @flags: NBD_CMD_FLAG_FUA, NO_HOLE, FAST_ZERO */
+int coroutine_fn nbd_conn_co_write_zeroes(NBDConn *conn, uint64_t offset,
+                                          uint32_t bytes, uint16_t flags);
+int coroutine_fn nbd_conn_co_trim(NBDConn *conn, uint64_t offset,
+                                  uint32_t bytes, uint16_t flags);
+int coroutine_fn nbd_conn_co_flush(NBDConn *conn);
+/*
+ * BLOCK_STATUS (REQ_ONE) of [offset, offset + bytes): the first extent of
+ * base:allocation in *@base and of qemu:allocation-depth in *@depth (each
+ * may be NULL; length 0 when that context was not negotiated).
+ */
+int coroutine_fn nbd_conn_co_block_status(NBDConn *conn, uint64_t offset,
+                                          uint32_t bytes, NBDExtent *base,
+                                          NBDExtent *depth);
 
 #endif /* BLOCK_NBD_H */
