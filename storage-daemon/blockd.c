@@ -165,53 +165,58 @@ static json_t *parse_option_arg(const char *arg, const char *implied_key,
     return obj;
 }
 
-static void add_blockdev(const char *arg)
+/* --blockdev: the same path as blockdev-add */
+static bool add_blockdev(const char *arg, Error **errp)
 {
-    Error *err = NULL;
     bool is_json = false;
-    g_autoptr(json_t) opts = parse_option_arg(arg, "driver", &is_json, &err);
+    g_autoptr(json_t) opts = parse_option_arg(arg, "driver", &is_json, errp);
     BlockdevOptions *options = NULL;
     Visitor *v;
+    bool ok;
 
     if (!opts) {
-        option_error("--blockdev", arg, err);
+        return false;
     }
     v = is_json ? qobject_input_visitor_new(opts)
                 : qobject_input_visitor_new_keyval(opts);
-    visit_type_BlockdevOptions(v, NULL, &options, &err);
+    ok = visit_type_BlockdevOptions(v, NULL, &options, errp);
     visit_free(v);
-    if (!err) {
-        blockdev_add(options, &err);
-    }
+    ok = ok && blockdev_add(options, errp);
     qapi_free_BlockdevOptions(options);
-    if (err) {
-        option_error("--blockdev", arg, err);
-    }
+    return ok;
 }
 
-static void add_object(const char *arg)
+/* --object: only "help" (blockd has no user-creatable objects yet) */
+static bool add_object(const char *arg, bool *help_printed, Error **errp)
 {
-    Error *err = NULL;
     bool help_req = false;
-    g_autoptr(json_t) opts = keyval_parse(arg, "qom-type", &help_req, &err);
+    g_autoptr(json_t) opts = keyval_parse(arg, "qom-type", &help_req, errp);
     const char *type;
 
     if (!opts) {
-        option_error("--object", arg, err);
+        return false;
     }
     type = json_string_value(json_object_get(opts, "qom-type"));
     if (help_req || (type && !strcmp(type, "help"))) {
-        /* blockd has no user-creatable objects (yet: TLS credentials) */
         printf("List of user creatable objects:\n");
-        exit(EXIT_SUCCESS);
+        *help_printed = true;
+        return true;
     }
     if (!type) {
-        error_setg(&err, "Parameter 'qom-type' is missing");
+        error_setg(errp, "Parameter 'qom-type' is missing");
     } else {
-        error_setg(&err, "Parameter 'qom-type' does not accept value '%s'",
+        error_setg(errp, "Parameter 'qom-type' does not accept value '%s'",
                    type);
     }
-    option_error("--object", arg, err);
+    return false;
+}
+
+static bool add_monitor(const char *arg, Error **errp)
+{
+    bool is_json;
+    g_autoptr(json_t) opts = parse_option_arg(arg, "chardev", &is_json, errp);
+
+    return opts && monitor_new_from_opts(opts, errp);
 }
 
 /*
@@ -374,7 +379,9 @@ static void process_options(int argc, char *argv[], bool pre_pass)
             }
             switch (c) {
             case OPTION_BLOCKDEV:
-                add_blockdev(optarg);
+                if (!add_blockdev(optarg, &err)) {
+                    option_error("--blockdev", optarg, err);
+                }
                 break;
             case OPTION_CHARDEV:
                 if (!qemu_chr_new_from_str(optarg, &err)) {
@@ -382,14 +389,8 @@ static void process_options(int argc, char *argv[], bool pre_pass)
                 }
                 break;
             case OPTION_MONITOR:
-                {
-                    bool is_json;
-                    g_autoptr(json_t) mopts =
-                        parse_option_arg(optarg, "chardev", &is_json, &err);
-
-                    if (!mopts || !monitor_new_from_opts(mopts, &err)) {
-                        option_error("--monitor", optarg, err);
-                    }
+                if (!add_monitor(optarg, &err)) {
+                    option_error("--monitor", optarg, err);
                 }
                 break;
             case OPTION_NBD_SERVER:
@@ -402,9 +403,17 @@ static void process_options(int argc, char *argv[], bool pre_pass)
                     option_error("--export", optarg, err);
                 }
                 break;
-            case OPTION_OBJECT:
-                add_object(optarg);
+            case OPTION_OBJECT: {
+                bool help_printed = false;
+
+                if (!add_object(optarg, &help_printed, &err)) {
+                    option_error("--object", optarg, err);
+                }
+                if (help_printed) {
+                    exit(EXIT_SUCCESS);
+                }
                 break;
+            }
             default:
                 g_assert_not_reached();
             }
