@@ -121,6 +121,53 @@ static int64_t backing_size(const char *filename, const char *backing,
     return len;
 }
 
+/* The image creation options blockd implements, per format. */
+typedef struct CreateOptionHelp {
+    const char *name, *type, *help;
+} CreateOptionHelp;
+
+static const CreateOptionHelp qcow2_create_options[] = {
+    { "backing_file", "str", "File name of a base image" },
+    { "backing_fmt", "str", "Image format of the base image" },
+    { "cluster_size", "size", "qcow2 cluster size" },
+    { "compat", "str", "Compatibility level (v2 [0.10] or v3 [1.1])" },
+    { "lazy_refcounts", "bool (on/off)", "Postpone refcount updates" },
+    { "preallocation", "str",
+      "Preallocation mode (allowed values: off, metadata)" },
+    { "refcount_bits", "num", "Width of a reference count entry in bits" },
+    { "size", "size", "Virtual disk size" },
+    { NULL }
+};
+
+static const CreateOptionHelp raw_create_options[] = {
+    { "size", "size", "Virtual disk size" },
+    { NULL }
+};
+
+/* `create -f FMT -o help`, in qemu-img's layout. */
+static int print_create_options(const char *fmt)
+{
+    const CreateOptionHelp *opts;
+
+    if (!strcmp(fmt, "qcow2")) {
+        opts = qcow2_create_options;
+    } else if (!strcmp(fmt, "raw")) {
+        opts = raw_create_options;
+    } else {
+        error_report("Unknown file format '%s'", fmt);
+        return 1;
+    }
+    printf("Supported %s options:\n", fmt);
+    for (; opts->name; opts++) {
+        g_autofree char *lhs = g_strdup_printf("%s=<%s>", opts->name,
+                                               opts->type);
+        printf("  %-22s - %s\n", lhs, opts->help);
+    }
+    printf("\nThe protocol level may support further options.\n"
+           "Specify the target filename to include those options.\n");
+    return 0;
+}
+
 int img_cmd_create(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -156,8 +203,7 @@ int img_cmd_create(int argc, char **argv)
             break;
         case 'o':
             if (!strcmp(optarg, "help") || !strcmp(optarg, "?")) {
-                printf("Supported options: see 'qemu-img create -o help'\n");
-                return 0;
+                return print_create_options(fmt);
             }
             if (optstr->len) {
                 g_string_append_c(optstr, ',');
