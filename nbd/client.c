@@ -164,7 +164,6 @@ static int coroutine_fn nbd_handle_rep_err(CoChannel *ch, NBDOptReply *rep,
     }
     if (msg && *msg) {
         error_append_hint(errp, "server reported: %s\n", msg);
-        error_prepend(errp, "%s: ", msg);
     }
     return -1;
 }
@@ -351,13 +350,14 @@ static int coroutine_fn nbd_opt_go(CoChannel *ch, NBDExportInfo *info,
                                    Error **errp)
 {
     g_autoptr(GByteArray) buf = g_byte_array_new();
-    uint8_t req[4];
+    uint8_t req[6];
     bool have_export = false;
 
     nbd_buf_add_string(buf, info->name);
-    stw_be(req, 1);
+    stw_be(req, 2);
     stw_be(req + 2, NBD_INFO_BLOCK_SIZE);
-    g_byte_array_append(buf, req, 4);
+    stw_be(req + 4, NBD_INFO_DESCRIPTION);
+    g_byte_array_append(buf, req, 6);
     if (nbd_send_opt(ch, NBD_OPT_GO, buf->data, buf->len, errp) < 0) {
         return -1;
     }
