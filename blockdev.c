@@ -6,8 +6,8 @@
  * the generated marshalers (qapi/block-core.json).  Error texts are
  * QEMU's (blockdev.c, block/qapi.c), since clients match on them.
  *
- * The backup, transaction and dirty-bitmap handlers will live next to
- * these (QEMU keeps them in blockdev.c too).
+ * The backup handlers are in blockdev-backup.c, transaction in
+ * blockdev-transaction.c.
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
@@ -76,7 +76,13 @@ void qmp_blockdev_add(BlockdevOptions *options, Error **errp)
     blockdev_add(options, errp);
 }
 
-/* Does a BlockBackend (an export, a job...) use the node? */
+/*
+ * Does a BlockBackend (an export...) use the node?  QEMU's bdrv_has_blk():
+ * BlockBackend roots are primary children without a parent node.  Block
+ * job edges (role 0) do not count: a node a job holds is refused by the
+ * job's op blocker instead, whose reason names the job ("Node 'x' is
+ * busy: block device is in use by block job: backup").
+ */
 static bool bdrv_has_user(BlockDriverState *bs)
 {
     GList *l;
@@ -84,7 +90,7 @@ static bool bdrv_has_user(BlockDriverState *bs)
     for (l = bs->parents; l; l = l->next) {
         BdrvChild *c = l->data;
 
-        if (!c->parent_bs) {
+        if (!c->parent_bs && (c->role & BDRV_CHILD_PRIMARY)) {
             return true;
         }
     }

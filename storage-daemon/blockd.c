@@ -482,6 +482,8 @@ int main(int argc, char *argv[])
     qmp_init_marshal_job(&qmp_commands);
     qmp_init_marshal_block_job(&qmp_commands);
     qmp_init_marshal_block_export(&qmp_commands);
+    qmp_init_marshal_backup(&qmp_commands);
+    qmp_init_marshal_transaction(&qmp_commands);
     monitor_init_qmp(&qmp_commands);
     monitor_set_shutdown_handler(request_exit, NULL);
 

@@ -6,6 +6,7 @@
 #define BLOCK_BLOCKDEV_H
 
 #include "block/block.h"
+#include "block/blockjob.h"
 #include "qapi-types.h"
 
 /*
@@ -17,5 +18,18 @@ BlockDriverState *blockdev_add(BlockdevOptions *options, Error **errp);
 
 /* BlockDeviceInfo for query-named-block-nodes (@flat: no backing chain) */
 BlockDeviceInfo *bdrv_block_device_info(BlockDriverState *bs, bool flat);
+
+/*
+ * blockdev-backup / drive-backup without the start (blockdev-backup.c):
+ * check the arguments, (drive-backup) create and open the target, and
+ * create the backup job in state 'created' in txn (NULL: a transaction
+ * of its own).  The caller starts it with job_start() or drops it with
+ * job_cancel_sync(); transaction uses this to be all-or-nothing.
+ * May change backup's sync (drive-backup: top without backing -> full).
+ */
+BlockJob *blockdev_backup_prepare(BlockdevBackup *backup, JobTxn *txn,
+                                  Error **errp);
+BlockJob *drive_backup_prepare(DriveBackup *backup, JobTxn *txn,
+                               Error **errp);
 
 #endif /* BLOCK_BLOCKDEV_H */
