@@ -93,14 +93,22 @@ json_t *bdrv_opt_take(json_t *opts, const char *key)
     return v;
 }
 
-bool bdrv_opt_get_str(json_t *opts, const char *key, char **value,
-                      bool *present, Error **errp)
+/* bdrv_opt_take(), and tell @present (if non-NULL) whether @key was there */
+static json_t *opt_take_present(json_t *opts, const char *key, bool *present)
 {
     json_t *v = bdrv_opt_take(opts, key);
 
     if (present) {
         *present = v != NULL;
     }
+    return v;
+}
+
+bool bdrv_opt_get_str(json_t *opts, const char *key, char **value,
+                      bool *present, Error **errp)
+{
+    json_t *v = opt_take_present(opts, key, present);
+
     if (!v) {
         return true;
     }
@@ -119,12 +127,9 @@ bool bdrv_opt_get_str(json_t *opts, const char *key, char **value,
 bool bdrv_opt_get_bool(json_t *opts, const char *key, bool *value,
                        bool *present, Error **errp)
 {
-    json_t *v = bdrv_opt_take(opts, key);
+    json_t *v = opt_take_present(opts, key, present);
     bool ok = true;
 
-    if (present) {
-        *present = v != NULL;
-    }
     if (!v) {
         return true;
     }
@@ -154,12 +159,9 @@ bool bdrv_opt_get_bool(json_t *opts, const char *key, bool *value,
 bool bdrv_opt_get_int(json_t *opts, const char *key, int64_t *value,
                       bool *present, Error **errp)
 {
-    json_t *v = bdrv_opt_take(opts, key);
+    json_t *v = opt_take_present(opts, key, present);
     bool ok = true;
 
-    if (present) {
-        *present = v != NULL;
-    }
     if (!v) {
         return true;
     }
@@ -183,26 +185,31 @@ bool bdrv_opt_get_int(json_t *opts, const char *key, int64_t *value,
     return ok;
 }
 
-bool bdrv_opt_get_uint(json_t *opts, const char *key, uint64_t *value,
-                       bool *present, Error **errp)
+/*
+ * Shared body of bdrv_opt_get_uint() and bdrv_opt_get_size(): a
+ * non-negative integer, or a string parsed as a uint64 (no leading '-')
+ * or, with @is_size, as a size with an optional suffix.
+ */
+static bool opt_get_unsigned(json_t *opts, const char *key, bool is_size,
+                             uint64_t *value, bool *present, Error **errp)
 {
-    json_t *v = bdrv_opt_take(opts, key);
+    json_t *v = opt_take_present(opts, key, present);
     bool ok = true;
 
-    if (present) {
-        *present = v != NULL;
-    }
     if (!v) {
         return true;
     }
     if (json_is_integer(v) && json_integer_value(v) >= 0) {
         *value = json_integer_value(v);
     } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
         uint64_t r;
+        int ret = is_size ? qemu_strtosz(s, NULL, &r)
+                          : qemu_strtou64(s, NULL, 0, &r);
 
-        if (qemu_strtou64(json_string_value(v), NULL, 0, &r) < 0 ||
-            json_string_value(v)[0] == '-') {
-            error_setg(errp, "Parameter '%s' expects uint64", key);
+        if (ret < 0 || (!is_size && s[0] == '-')) {
+            error_setg(errp, "Parameter '%s' expects %s", key,
+                       is_size ? "size" : "uint64");
             ok = false;
         } else {
             *value = r;
@@ -219,39 +226,16 @@ bool bdrv_opt_get_uint(json_t *opts, const char *key, uint64_t *value,
     return ok;
 }
 
+bool bdrv_opt_get_uint(json_t *opts, const char *key, uint64_t *value,
+                       bool *present, Error **errp)
+{
+    return opt_get_unsigned(opts, key, false, value, present, errp);
+}
+
 bool bdrv_opt_get_size(json_t *opts, const char *key, uint64_t *value,
                        bool *present, Error **errp)
 {
-    json_t *v = bdrv_opt_take(opts, key);
-    bool ok = true;
-
-    if (present) {
-        *present = v != NULL;
-    }
-    if (!v) {
-        return true;
-    }
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *value = json_integer_value(v);
-    } else if (json_is_string(v)) {
-        uint64_t r;
-
-        if (qemu_strtosz(json_string_value(v), NULL, &r) < 0) {
-            error_setg(errp, "Parameter '%s' expects size", key);
-            ok = false;
-        } else {
-            *value = r;
-        }
-    } else if (json_is_integer(v)) {
-        error_setg(errp, "Parameter '%s' expects uint64", key);
-        ok = false;
-    } else {
-        error_setg(errp, "Invalid parameter type for '%s', expected: integer",
-                   key);
-        ok = false;
-    }
-    json_decref(v);
-    return ok;
+    return opt_get_unsigned(opts, key, true, value, present, errp);
 }
 
 bool bdrv_opt_get_enum(json_t *opts, const char *key,
