@@ -1033,18 +1033,33 @@ static int coroutine_fn qcow2_co_pwritev(BlockDriverState *bs,
     return 0;
 }
 
+/*
+ * qcow2_get_host_offset() under s->lock: on entry *@bytes is the length
+ * asked about, on return the length mapped like @offset.
+ */
+static int coroutine_fn get_host_offset_co(BlockDriverState *bs,
+                                           uint64_t offset, uint64_t *bytes,
+                                           uint64_t *host,
+                                           Qcow2ClusterType *type)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t l2_entry;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_get_host_offset(bs, offset, bytes, host, type, &l2_entry);
+    qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
 /* true if [offset, offset + bytes) of one cluster already reads as zero */
 static int coroutine_fn range_is_zero(BlockDriverState *bs, uint64_t offset,
                                       uint64_t bytes)
 {
-    BDRVQcow2State *s = bs->opaque;
-    uint64_t n = bytes, host, l2_entry;
+    uint64_t n = bytes, host;
     Qcow2ClusterType type;
-    int ret;
+    int ret = get_host_offset_co(bs, offset, &n, &host, &type);
 
-    qemu_co_mutex_lock(&s->lock);
-    ret = qcow2_get_host_offset(bs, offset, &n, &host, &type, &l2_entry);
-    qemu_co_mutex_unlock(&s->lock);
     if (ret < 0) {
         return ret;
     }
@@ -1052,6 +1067,21 @@ static int coroutine_fn range_is_zero(BlockDriverState *bs, uint64_t offset,
                           type == QCOW2_CLUSTER_ZERO_ALLOC ||
                           (type == QCOW2_CLUSTER_UNALLOCATED &&
                            !bs->backing));
+}
+
+/*
+ * The whole clusters [*astart, *aend) inside [offset, offset + bytes); a
+ * partial cluster that ends at the image end counts as whole.  Empty when
+ * *astart >= *aend.
+ */
+static void whole_clusters(BDRVQcow2State *s, uint64_t offset,
+                           uint64_t bytes, uint64_t *astart, uint64_t *aend)
+{
+    uint64_t end = offset + bytes;
+
+    *astart = QEMU_ALIGN_UP(offset, (uint64_t)s->cluster_size);
+    *aend = end == s->size ? end :
+            QEMU_ALIGN_DOWN(end, (uint64_t)s->cluster_size);
 }
 
 static int coroutine_fn write_zero_buffer(BlockDriverState *bs,
@@ -1082,12 +1112,10 @@ static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
                                                BdrvRequestFlags flags)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t end = offset + bytes;
-    uint64_t astart = QEMU_ALIGN_UP(offset, (uint64_t)s->cluster_size);
-    uint64_t aend = end == s->size ? end :
-                    QEMU_ALIGN_DOWN(end, (uint64_t)s->cluster_size);
+    uint64_t end = offset + bytes, astart, aend;
     int ret;
 
+    whole_clusters(s, offset, bytes, &astart, &aend);
     if (s->qcow_version < 3) {
         return -ENOTSUP;
     }
@@ -1118,12 +1146,10 @@ static int coroutine_fn qcow2_co_pdiscard(BlockDriverState *bs,
                                           int64_t offset, int64_t bytes)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t end = offset + bytes;
-    uint64_t astart = QEMU_ALIGN_UP(offset, (uint64_t)s->cluster_size);
-    uint64_t aend = end == s->size ? end :
-                    QEMU_ALIGN_DOWN(end, (uint64_t)s->cluster_size);
+    uint64_t astart, aend;
     int ret;
 
+    whole_clusters(s, offset, bytes, &astart, &aend);
     ret = check_writable(bs);
     if (ret < 0) {
         return ret;
@@ -1143,14 +1169,10 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
                                               int64_t *map,
                                               BlockDriverState **file)
 {
-    BDRVQcow2State *s = bs->opaque;
-    uint64_t n = bytes, host, l2_entry;
+    uint64_t n = bytes, host;
     Qcow2ClusterType type;
-    int ret;
+    int ret = get_host_offset_co(bs, offset, &n, &host, &type);
 
-    qemu_co_mutex_lock(&s->lock);
-    ret = qcow2_get_host_offset(bs, offset, &n, &host, &type, &l2_entry);
-    qemu_co_mutex_unlock(&s->lock);
     if (ret < 0) {
         return ret;
     }
