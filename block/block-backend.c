@@ -257,15 +257,24 @@ static int blk_check_byte_request(BlockBackend *blk, int64_t offset,
     return 0;
 }
 
+/* What every byte-range request waits for and checks before it is issued */
+static int coroutine_fn blk_co_request_begin(BlockBackend *blk,
+                                             int64_t offset, int64_t bytes)
+{
+    int ret = blk_wait_while_drained(blk);
+
+    if (ret < 0) {
+        return ret;
+    }
+    return blk_check_byte_request(blk, offset, bytes);
+}
+
 int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
                                int64_t bytes, QEMUIOVector *qiov,
                                BdrvRequestFlags flags)
 {
-    int ret = blk_wait_while_drained(blk);
+    int ret = blk_co_request_begin(blk, offset, bytes);
 
-    if (ret == 0) {
-        ret = blk_check_byte_request(blk, offset, bytes);
-    }
     if (ret < 0) {
         return ret;
     }
@@ -276,11 +285,8 @@ int coroutine_fn blk_co_pwritev(BlockBackend *blk, int64_t offset,
                                 int64_t bytes, QEMUIOVector *qiov,
                                 BdrvRequestFlags flags)
 {
-    int ret = blk_wait_while_drained(blk);
+    int ret = blk_co_request_begin(blk, offset, bytes);
 
-    if (ret == 0) {
-        ret = blk_check_byte_request(blk, offset, bytes);
-    }
     if (ret < 0) {
         return ret;
     }
@@ -315,11 +321,8 @@ int coroutine_fn blk_co_pwrite_zeroes(BlockBackend *blk, int64_t offset,
 int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
                                  int64_t bytes)
 {
-    int ret = blk_wait_while_drained(blk);
+    int ret = blk_co_request_begin(blk, offset, bytes);
 
-    if (ret == 0) {
-        ret = blk_check_byte_request(blk, offset, bytes);
-    }
     if (ret < 0) {
         return ret;
     }
