@@ -280,6 +280,25 @@ static void raw_parse_filename(const char *filename, json_t *options,
     json_object_set_new(options, "filename", json_string(filename));
 }
 
+/*
+ * The io_uring or linux-aio backend @name started with @init_ret (its
+ * memoised *_init() result, 0 or -errno).  If it failed: an error when the
+ * user asked for it (@asked), else fall back to the thread pool.
+ */
+static bool raw_aio_usable(int *aio, int init_ret, bool asked,
+                           const char *name, Error **errp)
+{
+    if (init_ret == 0) {
+        return true;
+    }
+    if (asked) {
+        error_setg(errp, "Unable to use %s: %s", name, strerror(-init_ret));
+        return false;
+    }
+    *aio = RAW_AIO_THREADS;
+    return true;
+}
+
 static int raw_open(BlockDriverState *bs, json_t *options, int flags,
                     Error **errp)
 {
@@ -323,21 +342,17 @@ static int raw_open(BlockDriverState *bs, json_t *options, int flags,
         }
         aio = RAW_AIO_THREADS;
     }
-    if (aio == RAW_AIO_IO_URING && !luring_available()) {
-        if (has_aio || (flags & BDRV_O_IO_URING)) {
-            error_setg(errp, "Unable to use io_uring: %s",
-                       strerror(-luring_init()));
-            return -EINVAL;
-        }
-        aio = RAW_AIO_THREADS;
+    if (aio == RAW_AIO_IO_URING &&
+        !raw_aio_usable(&aio, luring_init(),
+                        has_aio || (flags & BDRV_O_IO_URING), "io_uring",
+                        errp)) {
+        return -EINVAL;
     }
-    if (aio == RAW_AIO_NATIVE && !laio_available()) {
-        if (has_aio || (flags & BDRV_O_NATIVE_AIO)) {
-            error_setg(errp, "Unable to use native AIO: %s",
-                       strerror(-laio_init()));
-            return -EINVAL;
-        }
-        aio = RAW_AIO_THREADS;
+    if (aio == RAW_AIO_NATIVE &&
+        !raw_aio_usable(&aio, laio_init(),
+                        has_aio || (flags & BDRV_O_NATIVE_AIO), "native AIO",
+                        errp)) {
+        return -EINVAL;
     }
     s->aio = aio;
     s->use_lock = locking != 2;
