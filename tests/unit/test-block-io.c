@@ -13,6 +13,7 @@
 #include "block/block_int.h"
 #include "block/block-backend.h"
 #include <check.h>
+#include "test-util.h"
 
 #define IMG_SIZE (1 * MiB)
 #define CLUSTER  (64 * KiB)
@@ -254,12 +255,6 @@ static BlockBackend *blk_for(BlockDriverState *bs)
     return blk;
 }
 
-static void drain_loop(void)
-{
-    while (aio_poll(qemu_get_aio_context(), false)) {
-    }
-}
-
 static MemState *mem_of(BlockDriverState *bs)
 {
     return bs->opaque;
@@ -315,18 +310,18 @@ START_TEST(test_serialising_overlap_waits)
 
     mem_of(bs)->gate_closed = true;
     req_start(&a, blk, true, 0, 4096, BDRV_REQ_SERIALISING);
-    drain_loop();
+    test_drain_loop();
     ck_assert_uint_eq(drv_log->len, 1);      /* A is in the driver */
     req_start(&b, blk, false, 1024, 512, 0);  /* overlaps A */
     req_start(&c, blk, false, 8192, 512, 0);  /* does not */
-    drain_loop();
+    test_drain_loop();
     /* C reached the driver, B is waiting for A */
     ck_assert_uint_eq(drv_log->len, 2);
     ck_assert_str_eq(log_at(1), "r:8192:512");
     ck_assert(!b.done);
     mem_of(bs)->gate_closed = false;
     qemu_co_queue_restart_all(&mem_of(bs)->gate);
-    drain_loop();
+    test_drain_loop();
     ck_assert(a.done && b.done && c.done);
     ck_assert_int_eq(a.ret, 0);
     ck_assert_int_eq(b.ret, 0);
@@ -351,16 +346,16 @@ START_TEST(test_serialising_blocks_later)
      * later plain write overlapping B waits behind the waiting B */
     mem_of(bs)->gate_closed = true;
     req_start(&a, blk, true, 0, 4096, 0);
-    drain_loop();
+    test_drain_loop();
     req_start(&b, blk, false, 0, 8192, BDRV_REQ_SERIALISING);
-    drain_loop();
+    test_drain_loop();
     ck_assert_uint_eq(drv_log->len, 1);
     req_start(&c, blk, true, 4096, 4096, 0);
-    drain_loop();
+    test_drain_loop();
     ck_assert_uint_eq(drv_log->len, 1);   /* C did not overtake B */
     mem_of(bs)->gate_closed = false;
     qemu_co_queue_restart_all(&mem_of(bs)->gate);
-    drain_loop();
+    test_drain_loop();
     ck_assert(a.done && b.done && c.done);
     ck_assert_str_eq(log_at(1), "r:0:8192");
     ck_assert_str_eq(log_at(2), "w:4096:4096");
@@ -553,7 +548,7 @@ START_TEST(test_rmw_concurrent_writes)
         req_start(&r[i], blk, true, i * 512 + 1, 100, 0);
         memset(r[i].buf, 0x10 + i, 100);
     }
-    drain_loop();
+    test_drain_loop();
     for (i = 0; i < 8; i++) {
         ck_assert(r[i].done);
         ck_assert_int_eq(r[i].ret, 0);
@@ -703,11 +698,11 @@ START_TEST(test_drain)
     ck_assert_uint_eq(bdrv_get_in_flight(bs), 0);
     /* new requests through the BlockBackend wait until drained_end */
     req_start(&b, blk, true, 512, 512, 0);
-    drain_loop();
+    test_drain_loop();
     ck_assert(!b.done);
     ck_assert_uint_eq(bdrv_get_in_flight(bs), 0);
     bdrv_drained_end(bs);
-    drain_loop();
+    test_drain_loop();
     ck_assert(b.done);
     ck_assert_int_eq(b.ret, 0);
     g_free(a.buf);

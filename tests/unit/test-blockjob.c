@@ -19,6 +19,7 @@
 #include "qapi-commands.h"
 #include <check.h>
 #include <jansson.h>
+#include "test-util.h"
 
 /* ---- recording ---- */
 
@@ -26,45 +27,16 @@ static GPtrArray *events;
 
 static void capture_event(const char *name, json_t *event)
 {
-    json_t *data = json_object_get(event, "data");
-
-    if (!strcmp(name, "JOB_STATUS_CHANGE")) {
-        g_ptr_array_add(events, g_strdup_printf(
-            "%s:%s", json_string_value(json_object_get(data, "id")),
-            json_string_value(json_object_get(data, "status"))));
-    } else {
-        char *d = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
-
-        g_ptr_array_add(events, g_strdup_printf("%s %s", name, d));
-        free(d);
-    }
-}
-
-static char *join_array(GPtrArray *a)
-{
-    GString *s = g_string_new("");
-
-    for (guint i = 0; i < a->len; i++) {
-        g_string_append_printf(s, "%s%s", i ? ", " : "",
-                               (char *)g_ptr_array_index(a, i));
-    }
-    return g_string_free(s, false);
+    test_log_event(events, name, event);
 }
 
 static void G_GNUC_NULL_TERMINATED expect_events(const char *first, ...)
 {
     va_list ap;
-    GString *want = g_string_new("");
-    g_autofree char *got = join_array(events);
 
     va_start(ap, first);
-    for (const char *e = first; e; e = va_arg(ap, const char *)) {
-        g_string_append_printf(want, "%s%s", want->len ? ", " : "", e);
-    }
+    test_expect_log_va(events, first, ap);
     va_end(ap);
-    ck_assert_str_eq(got, want->str);
-    g_string_free(want, true);
-    g_ptr_array_set_size(events, 0);
 }
 
 /* Only the BLOCK_JOB_* events (drop JOB_STATUS_CHANGE). */
@@ -72,13 +44,11 @@ static void G_GNUC_NULL_TERMINATED expect_block_events(const char *first,
                                                        ...)
 {
     va_list ap;
-    GString *want = g_string_new("");
+    g_autofree char *want = NULL;
     GString *got = g_string_new("");
 
     va_start(ap, first);
-    for (const char *e = first; e; e = va_arg(ap, const char *)) {
-        g_string_append_printf(want, "%s%s", want->len ? ", " : "", e);
-    }
+    want = test_join_va(first, ap);
     va_end(ap);
     for (guint i = 0; i < events->len; i++) {
         const char *e = g_ptr_array_index(events, i);
@@ -87,24 +57,9 @@ static void G_GNUC_NULL_TERMINATED expect_block_events(const char *first,
             g_string_append_printf(got, "%s%s", got->len ? ", " : "", e);
         }
     }
-    ck_assert_str_eq(got->str, want->str);
-    g_string_free(want, true);
+    ck_assert_str_eq(got->str, want);
     g_string_free(got, true);
     g_ptr_array_set_size(events, 0);
-}
-
-static void drain_loop(void)
-{
-    while (aio_poll(qemu_get_aio_context(), false)) {
-    }
-}
-
-static void assert_err(Error **err, const char *msg)
-{
-    ck_assert_ptr_nonnull(*err);
-    ck_assert_str_eq(error_get_pretty(*err), msg);
-    error_free(*err);
-    *err = NULL;
 }
 
 /* ---- the test block job ---- */
@@ -255,7 +210,7 @@ static void run_to_end(TestBlockJob *s)
     while (!s->common.job.deferred_to_main_loop) {
         step(s);
     }
-    drain_loop();
+    test_drain_loop();
 }
 
 static void setup(void)
@@ -275,7 +230,7 @@ static void setup(void)
 static void teardown(void)
 {
     job_cancel_sync_all();
-    drain_loop();
+    test_drain_loop();
     ck_assert_ptr_null(job_next(NULL));
     ck_assert(bdrv_op_blocker_is_empty(node));
     ck_assert_int_eq(bdrv_get_refcnt(node), 1);
@@ -294,7 +249,7 @@ START_TEST(test_job_id_from_device)
 
     /* a node without a BlockBackend has device name "" */
     ck_assert_ptr_null(create_full(NULL, &tbj_driver, NULL, 0, 0, &err));
-    assert_err(&err, "Invalid job ID ''");
+    test_assert_err(&err, "Invalid job ID ''");
 
     blk = blk_new(BLK_PERM_CONSISTENT_READ, BLK_PERM_ALL);
     ck_assert(blk_insert_bs(blk, node, &error_abort));
@@ -304,9 +259,9 @@ START_TEST(test_job_id_from_device)
     ck_assert_ptr_eq(block_job_get("drive0"), &s->common);
 
     ck_assert_ptr_null(create_full(NULL, &tbj_driver, NULL, 0, 0, &err));
-    assert_err(&err, "Job ID 'drive0' already in use");
+    test_assert_err(&err, "Job ID 'drive0' already in use");
     ck_assert_ptr_null(create_full("bad id", &tbj_driver, NULL, 0, 0, &err));
-    assert_err(&err, "Invalid job ID 'bad id'");
+    test_assert_err(&err, "Invalid job ID 'bad id'");
 
     job_cancel_sync(&s->common.job, true);
     blk_unref(blk);
@@ -321,7 +276,7 @@ START_TEST(test_internal_block_job)
 
     ck_assert(block_job_is_internal(&s->common));
     ck_assert_ptr_null(block_job_query(&s->common, &err));
-    assert_err(&err, "Cannot query QEMU internal jobs");
+    test_assert_err(&err, "Cannot query QEMU internal jobs");
     s->err_offset = 0;
     s->err_attempts = 1;
     s->on_err = BLOCKDEV_ON_ERROR_IGNORE;
@@ -354,7 +309,7 @@ START_TEST(test_op_blockers_for_lifetime)
             continue;
         }
         ck_assert(bdrv_op_is_blocked(node, op, &err));
-        assert_err(&err, "Node 'n0' is busy: block device is in use by "
+        test_assert_err(&err, "Node 'n0' is busy: block device is in use by "
                    "block job: backup");
     }
 
@@ -408,7 +363,7 @@ START_TEST(test_bad_speed_at_create)
     Error *err = NULL;
 
     ck_assert_ptr_null(create_full("j0", &tbj_driver, NULL, 0, -1, &err));
-    assert_err(&err, "Parameter 'speed' expects a non-negative value");
+    test_assert_err(&err, "Parameter 'speed' expects a non-negative value");
     ck_assert(bdrv_op_blocker_is_empty(node));
     ck_assert_int_eq(bdrv_get_refcnt(node), 1);
     expect_events("j0:created", "j0:null", NULL);
@@ -426,7 +381,7 @@ START_TEST(test_drain_pauses_job)
     ck_assert_int_eq(s->common.job.status, JOB_STATUS_PAUSED);
     ck_assert(s->common.job.paused);
     ck_assert(!job_user_paused(&s->common.job));
-    drain_loop();
+    test_drain_loop();
     ck_assert_int_eq(s->common.job.status, JOB_STATUS_PAUSED);
     ck_assert_int_eq(s->offset, 64 * KiB);
     bdrv_drained_end(node);
@@ -480,7 +435,7 @@ START_TEST(test_events_manual_finalize)
                   "BLOCK_JOB_PENDING {\"id\":\"j0\",\"type\":\"backup\"}",
                   NULL);
     qmp_block_job_dismiss("j0", &err);
-    assert_err(&err, "Job 'j0' in state 'pending' cannot accept command "
+    test_assert_err(&err, "Job 'j0' in state 'pending' cannot accept command "
                "verb 'dismiss'");
     qmp_block_job_finalize("j0", &error_abort);
     expect_events("BLOCK_JOB_COMPLETED {\"device\":\"j0\",\"len\":262144,"
@@ -497,7 +452,7 @@ START_TEST(test_events_cancelled)
     job_start(&s->common.job);
     step(s);
     qmp_block_job_cancel("j0", false, false, &error_abort);
-    drain_loop();
+    test_drain_loop();
     expect_block_events("BLOCK_JOB_CANCELLED {\"device\":\"j0\","
                         "\"len\":262144,\"offset\":131072,\"speed\":0,"
                         "\"type\":\"backup\"}", NULL);
@@ -548,7 +503,7 @@ START_TEST(test_events_ready_and_complete)
 
     job_start(&s->common.job);
     qmp_block_job_complete("m0", &err);
-    assert_err(&err, "Job 'm0' in state 'running' cannot accept command "
+    test_assert_err(&err, "Job 'm0' in state 'running' cannot accept command "
                "verb 'complete'");
     while (s->offset < s->len) {
         step(s);
@@ -565,7 +520,7 @@ START_TEST(test_events_ready_and_complete)
     qapi_free_BlockJobInfoList(list);
 
     qmp_block_job_complete("m0", &error_abort);
-    drain_loop();
+    test_drain_loop();
     expect_block_events("BLOCK_JOB_COMPLETED {\"device\":\"m0\","
                         "\"len\":262144,\"offset\":262144,\"speed\":0,"
                         "\"type\":\"mirror\"}", NULL);
@@ -575,7 +530,7 @@ START_TEST(test_events_ready_and_complete)
     job_start(&t->common.job);
     ck_assert_int_eq(t->common.job.status, JOB_STATUS_READY);
     qmp_block_job_cancel("m1", false, false, &error_abort);
-    drain_loop();
+    test_drain_loop();
     expect_block_events("BLOCK_JOB_READY {\"device\":\"m1\",\"len\":0,"
                         "\"offset\":0,\"speed\":0,\"type\":\"mirror\"}",
                         "BLOCK_JOB_COMPLETED {\"device\":\"m1\",\"len\":0,"
@@ -599,7 +554,7 @@ START_TEST(test_txn_block_events)
     job_start(&a->common.job);
     job_start(&b->common.job);
     step(b);
-    drain_loop();
+    test_drain_loop();
     expect_block_events("BLOCK_JOB_ERROR {\"action\":\"report\","
                         "\"device\":\"b\",\"operation\":\"read\"}",
                         "BLOCK_JOB_COMPLETED {\"device\":\"b\","
@@ -673,43 +628,43 @@ START_TEST(test_qmp_errors)
 
     qmp_block_job_set_speed("nope", 1, &err);
     ck_assert_int_eq(error_get_class(err), ERROR_CLASS_DEVICE_NOT_ACTIVE);
-    assert_err(&err, msg);
+    test_assert_err(&err, msg);
     qmp_block_job_cancel("nope", false, false, &err);
     ck_assert_int_eq(error_get_class(err), ERROR_CLASS_DEVICE_NOT_ACTIVE);
-    assert_err(&err, msg);
+    test_assert_err(&err, msg);
     qmp_block_job_pause("nope", &err);
-    assert_err(&err, msg);
+    test_assert_err(&err, msg);
     qmp_block_job_resume("nope", &err);
-    assert_err(&err, msg);
+    test_assert_err(&err, msg);
     qmp_block_job_complete("nope", &err);
-    assert_err(&err, msg);
+    test_assert_err(&err, msg);
     qmp_block_job_finalize("nope", &err);
-    assert_err(&err, msg);
+    test_assert_err(&err, msg);
     qmp_block_job_dismiss("nope", &err);
-    assert_err(&err, msg);
+    test_assert_err(&err, msg);
 
     /* block-job-* does not see other jobs; job-* does */
     qmp_block_job_pause("plain", &err);
-    assert_err(&err, "Block job 'plain' not found");
+    test_assert_err(&err, "Block job 'plain' not found");
     qmp_job_pause("plain", &error_abort);
     qmp_job_resume("plain", &error_abort);
 
     job_start(&s->common.job);
     qmp_block_job_resume("j0", &err);
-    assert_err(&err, "Can't resume a job that was not paused");
+    test_assert_err(&err, "Can't resume a job that was not paused");
     qmp_block_job_pause("j0", &error_abort);
     qmp_block_job_pause("j0", &err);
-    assert_err(&err, "Job is already paused");
+    test_assert_err(&err, "Job is already paused");
     /* a paused job is only cancelled with force */
     qmp_block_job_cancel("j0", false, false, &err);
-    assert_err(&err, "The block job for device 'j0' is currently paused");
+    test_assert_err(&err, "The block job for device 'j0' is currently paused");
     qmp_block_job_cancel("j0", true, false, &err);
-    assert_err(&err, "The block job for device 'j0' is currently paused");
+    test_assert_err(&err, "The block job for device 'j0' is currently paused");
     qmp_block_job_complete("j0", &err);
-    assert_err(&err, "Job 'j0' in state 'paused' cannot accept command verb "
+    test_assert_err(&err, "Job 'j0' in state 'paused' cannot accept command verb "
                "'complete'");
     qmp_block_job_cancel("j0", true, true, &error_abort);
-    drain_loop();
+    test_drain_loop();
     ck_assert_ptr_null(block_job_get("j0"));
 }
 END_TEST
@@ -723,7 +678,7 @@ START_TEST(test_set_speed_errors)
                                   JOB_MANUAL_DISMISS, 0, &error_abort);
 
     qmp_block_job_set_speed("j0", -1, &err);
-    assert_err(&err, "Parameter 'speed' expects a non-negative value");
+    test_assert_err(&err, "Parameter 'speed' expects a non-negative value");
     ck_assert_int_eq(s->common.speed, 0);
     /* allowed before start */
     qmp_block_job_set_speed("j0", 1000, &error_abort);
@@ -731,7 +686,7 @@ START_TEST(test_set_speed_errors)
     job_start(&s->common.job);
     run_to_end(s);
     qmp_block_job_set_speed("j0", 5, &err);
-    assert_err(&err, "Job 'j0' in state 'concluded' cannot accept command "
+    test_assert_err(&err, "Job 'j0' in state 'concluded' cannot accept command "
                "verb 'set-speed'");
     expect_block_events("BLOCK_JOB_COMPLETED {\"device\":\"j0\","
                         "\"len\":262144,\"offset\":262144,\"speed\":1000,"
@@ -764,40 +719,40 @@ START_TEST(test_rate_limit_virtual_clock)
 
     /* 1 MiB/s: about 1 MiB per virtual second */
     qemu_clock_advance(QEMU_CLOCK_REALTIME, NANOSECONDS_PER_SECOND);
-    drain_loop();
+    test_drain_loop();
     assert_about(s->offset, 1 * MiB, 2 * s->chunk);
     before = s->offset;
     qemu_clock_advance(QEMU_CLOCK_REALTIME, 2 * NANOSECONDS_PER_SECOND);
-    drain_loop();
+    test_drain_loop();
     assert_about(s->offset - before, 2 * MiB, 2 * s->chunk);
 
     /* raising the limit takes effect at once */
     qmp_block_job_set_speed("j0", 4 * MiB, &error_abort);
     before = s->offset;
     qemu_clock_advance(QEMU_CLOCK_REALTIME, NANOSECONDS_PER_SECOND);
-    drain_loop();
+    test_drain_loop();
     assert_about(s->offset - before, 4 * MiB, 2 * s->chunk);
 
     /* lowering too (after the current sleep) */
     qmp_block_job_set_speed("j0", 512 * KiB, &error_abort);
     qemu_clock_advance(QEMU_CLOCK_REALTIME, NANOSECONDS_PER_SECOND);
-    drain_loop();
+    test_drain_loop();
     before = s->offset;
     qemu_clock_advance(QEMU_CLOCK_REALTIME, 2 * NANOSECONDS_PER_SECOND);
-    drain_loop();
+    test_drain_loop();
     assert_about(s->offset - before, 1 * MiB, 2 * s->chunk);
 
     /* paused: nothing moves however long we wait */
     qmp_block_job_pause("j0", &error_abort);
     before = s->offset;
     qemu_clock_advance(QEMU_CLOCK_REALTIME, 10 * NANOSECONDS_PER_SECOND);
-    drain_loop();
+    test_drain_loop();
     ck_assert_int_eq(s->offset, before);
     qmp_block_job_resume("j0", &error_abort);
 
     /* unlimited: the job finishes without the clock moving */
     qmp_block_job_set_speed("j0", 0, &error_abort);
-    drain_loop();
+    test_drain_loop();
     ck_assert_ptr_null(job_get("j0"));
     ck_assert_int_eq(s == NULL, 0);
     expect_block_events("BLOCK_JOB_COMPLETED {\"device\":\"j0\","
@@ -865,7 +820,7 @@ START_TEST(test_error_stop_resume_retries)
     expect_block_events("BLOCK_JOB_ERROR {\"action\":\"stop\","
                         "\"device\":\"j0\",\"operation\":\"write\"}", NULL);
     qmp_block_job_cancel("j0", false, false, &err);
-    assert_err(&err, "The block job for device 'j0' is currently paused");
+    test_assert_err(&err, "The block job for device 'j0' is currently paused");
 
     /* resume: retried, fails again, stops again */
     qmp_block_job_resume("j0", &error_abort);
@@ -933,7 +888,7 @@ START_TEST(test_error_enospc_and_auto)
         /* anything else reports */
         t = start_failing("j1", policies[i], EIO, true, 1);
         step(t);
-        drain_loop();
+        test_drain_loop();
         expect_block_events("BLOCK_JOB_ERROR {\"action\":\"report\","
                             "\"device\":\"j1\",\"operation\":\"read\"}",
                             "BLOCK_JOB_COMPLETED {\"device\":\"j1\","
@@ -956,7 +911,7 @@ START_TEST(test_error_report_enospc)
     /* report does not touch the io-status */
     ck_assert_int_eq(io_status("j0"), BLOCK_DEVICE_IO_STATUS_OK);
     step(s);
-    drain_loop();
+    test_drain_loop();
     expect_block_events("BLOCK_JOB_ERROR {\"action\":\"report\","
                         "\"device\":\"j0\",\"operation\":\"read\"}",
                         "BLOCK_JOB_ERROR {\"action\":\"report\","

@@ -17,6 +17,7 @@
 #include "qapi-commands.h"
 #include <check.h>
 #include <jansson.h>
+#include "test-util.h"
 
 /* ---- recording ---- */
 
@@ -25,86 +26,40 @@ static GPtrArray *cblog;
 
 static void capture_event(const char *name, json_t *event)
 {
-    json_t *data = json_object_get(event, "data");
-
-    if (!strcmp(name, "JOB_STATUS_CHANGE")) {
-        g_ptr_array_add(events, g_strdup_printf(
-            "%s:%s", json_string_value(json_object_get(data, "id")),
-            json_string_value(json_object_get(data, "status"))));
-    } else {
-        char *d = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
-
-        g_ptr_array_add(events, g_strdup_printf("%s %s", name, d));
-        free(d);
-    }
-}
-
-static char *join_va(const char *first, va_list ap)
-{
-    GString *s = g_string_new("");
-
-    for (const char *e = first; e; e = va_arg(ap, const char *)) {
-        g_string_append_printf(s, "%s%s", s->len ? ", " : "", e);
-    }
-    return g_string_free(s, false);
-}
-
-static char *join_array(GPtrArray *a)
-{
-    GString *s = g_string_new("");
-
-    for (guint i = 0; i < a->len; i++) {
-        g_string_append_printf(s, "%s%s", i ? ", " : "",
-                               (char *)g_ptr_array_index(a, i));
-    }
-    return g_string_free(s, false);
+    test_log_event(events, name, event);
 }
 
 /* Assert the recorded events (NULL-terminated list) and forget them. */
 static void G_GNUC_NULL_TERMINATED expect_events(const char *first, ...)
 {
     va_list ap;
-    g_autofree char *want = NULL;
-    g_autofree char *got = join_array(events);
 
     va_start(ap, first);
-    want = join_va(first, ap);
+    test_expect_log_va(events, first, ap);
     va_end(ap);
-    ck_assert_str_eq(got, want);
-    g_ptr_array_set_size(events, 0);
 }
 
 static void G_GNUC_NULL_TERMINATED expect_log(const char *first, ...)
 {
     va_list ap;
-    g_autofree char *want = NULL;
-    g_autofree char *got = join_array(cblog);
 
     va_start(ap, first);
-    want = join_va(first, ap);
+    test_expect_log_va(cblog, first, ap);
     va_end(ap);
-    ck_assert_str_eq(got, want);
-    g_ptr_array_set_size(cblog, 0);
 }
 
 static void expect_no_events(void)
 {
-    g_autofree char *got = join_array(events);
+    g_autofree char *got = test_join_array(events);
 
     ck_assert_str_eq(got, "");
 }
 
 static void expect_no_log(void)
 {
-    g_autofree char *got = join_array(cblog);
+    g_autofree char *got = test_join_array(cblog);
 
     ck_assert_str_eq(got, "");
-}
-
-static void drain_loop(void)
-{
-    while (aio_poll(qemu_get_aio_context(), false)) {
-    }
 }
 
 /* ---- the test driver ---- */
@@ -285,19 +240,11 @@ static void setup(void)
 static void teardown(void)
 {
     job_cancel_sync_all();
-    drain_loop();
+    test_drain_loop();
     ck_assert_ptr_null(job_next(NULL));
     qapi_event_set_emitter(NULL);
     g_ptr_array_free(events, true);
     g_ptr_array_free(cblog, true);
-}
-
-static void assert_err(Error **err, const char *msg)
-{
-    ck_assert_ptr_nonnull(*err);
-    ck_assert_str_eq(error_get_pretty(*err), msg);
-    error_free(*err);
-    *err = NULL;
 }
 
 /* ---- the lifecycle of a successful job ---- */
@@ -328,7 +275,7 @@ START_TEST(test_auto_lifecycle)
     ck_assert_int_eq(job->status, JOB_STATUS_RUNNING);
     expect_no_events();
 
-    drain_loop();
+    test_drain_loop();
     expect_events("j0:waiting", "j0:pending", "j0:concluded", "j0:null",
                   NULL);
     expect_log("j0:prepare", "j0:commit", "j0:clean", "j0:cb(0)", "j0:free",
@@ -348,7 +295,7 @@ START_TEST(test_manual_finalize_and_dismiss)
     ck_assert(!s->common.auto_dismiss);
     job_start(&s->common);
     step(s);
-    drain_loop();
+    test_drain_loop();
     expect_events("j0:created", "j0:running", "j0:waiting", "j0:pending",
                   NULL);
     expect_no_log();
@@ -356,7 +303,7 @@ START_TEST(test_manual_finalize_and_dismiss)
 
     /* dismiss is refused before finalize */
     qmp_job_dismiss("j0", &err);
-    assert_err(&err, "Job 'j0' in state 'pending' cannot accept command "
+    test_assert_err(&err, "Job 'j0' in state 'pending' cannot accept command "
                "verb 'dismiss'");
 
     qmp_job_finalize("j0", &error_abort);
@@ -393,7 +340,7 @@ START_TEST(test_failure_visible_until_dismissed)
     job_start(&s->common);
     job_start(&t->common);
     step(s);
-    drain_loop();
+    test_drain_loop();
     expect_events("j0:created", "j1:created", "j0:running", "j1:running",
                   "j1:aborting", "j1:concluded", "j0:aborting",
                   "j0:concluded", NULL);
@@ -437,7 +384,7 @@ START_TEST(test_job_ids)
 
         ck_assert_ptr_null(job_create(bad[i], &test_driver, NULL, NULL, 0,
                                       NULL, NULL, &err));
-        assert_err(&err, msg);
+        test_assert_err(&err, msg);
     }
     for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
         s = create(good[i], 1);
@@ -446,14 +393,14 @@ START_TEST(test_job_ids)
 
     ck_assert_ptr_null(job_create("job-1", &test_driver, NULL, NULL, 0, NULL,
                                   NULL, &err));
-    assert_err(&err, "Job ID 'job-1' already in use");
+    test_assert_err(&err, "Job ID 'job-1' already in use");
 
     ck_assert_ptr_null(job_create(NULL, &test_driver, NULL, NULL, 0, NULL,
                                   NULL, &err));
-    assert_err(&err, "An explicit job ID is required");
+    test_assert_err(&err, "An explicit job ID is required");
     ck_assert_ptr_null(job_create("x", &test_driver, NULL, NULL,
                                   JOB_INTERNAL, NULL, NULL, &err));
-    assert_err(&err, "Cannot specify job ID for internal job");
+    test_assert_err(&err, "Cannot specify job ID for internal job");
 
     /* ids are case-sensitive */
     s = create("JOB-1", 1);
@@ -481,7 +428,7 @@ START_TEST(test_internal_job_silent)
     ck_assert(job_is_internal(&s->common));
     job_start(&s->common);
     step(s);
-    drain_loop();
+    test_drain_loop();
     /* no JOB_STATUS_CHANGE for a job without id */
     expect_no_events();
     expect_log("internal:prepare", "internal:commit", "internal:clean",
@@ -526,7 +473,7 @@ static void check_verbs(Job *job, JobStatus expect)
             continue;
         }
         ck_assert_int_eq(ret, -EPERM);
-        assert_err(&err, msg);
+        test_assert_err(&err, msg);
 
         switch (v) {
         case JOB_VERB_CANCEL:
@@ -547,7 +494,7 @@ static void check_verbs(Job *job, JobStatus expect)
         default:
             continue;       /* no job-* command for it */
         }
-        assert_err(&err, msg);
+        test_assert_err(&err, msg);
         ck_assert_int_eq(job->status, expect);
         verb_checks++;
     }
@@ -593,7 +540,7 @@ START_TEST(test_verb_table)
         job_start(&s->common);
         job_start(&t->common);
         step(s);
-        drain_loop();
+        test_drain_loop();
         check_verbs(&s->common, JOB_STATUS_WAITING);
         job_cancel_sync(&t->common, true);
         ck_assert_ptr_null(job_next(NULL));
@@ -603,7 +550,7 @@ START_TEST(test_verb_table)
     s = create_full("d", &test_driver, NULL, JOB_MANUAL_FINALIZE, 1);
     job_start(&s->common);
     step(s);
-    drain_loop();
+    test_drain_loop();
     check_verbs(&s->common, JOB_STATUS_PENDING);
     job_cancel_sync(&s->common, true);
 
@@ -613,14 +560,14 @@ START_TEST(test_verb_table)
     s->in_abort = check_verbs_aborting;
     job_start(&s->common);
     step(s);
-    drain_loop();
+    test_drain_loop();
     ck_assert_ptr_null(job_get("x"));
 
     /* E, then N (still referenced) */
     s = create_full("e", &test_driver, NULL, JOB_MANUAL_DISMISS, 1);
     job_start(&s->common);
     step(s);
-    drain_loop();
+    test_drain_loop();
     check_verbs(&s->common, JOB_STATUS_CONCLUDED);
     job_ref(&s->common);
     qmp_job_dismiss("e", &error_abort);
@@ -648,7 +595,7 @@ START_TEST(test_state_matrix_via_events)
     qmp_job_pause("j", &error_abort);           /* Y->S */
     qmp_job_resume("j", &error_abort);          /* S->Y */
     qmp_job_complete("j", &error_abort);
-    drain_loop();                               /* Y->W->D */
+    test_drain_loop();                               /* Y->W->D */
     qmp_job_finalize("j", &error_abort);        /* D->E */
     qmp_job_dismiss("j", &error_abort);         /* E->N */
     expect_events("j:created", "j:running", "j:paused", "j:running",
@@ -667,7 +614,7 @@ START_TEST(test_complete_errors)
 
     job_start(&s->common);
     qmp_job_complete("j0", &err);
-    assert_err(&err, "Job 'j0' in state 'running' cannot accept command "
+    test_assert_err(&err, "Job 'j0' in state 'running' cannot accept command "
                "verb 'complete'");
 
     r = create_full("m", &test_ready_driver, NULL, 0, 0);
@@ -676,14 +623,14 @@ START_TEST(test_complete_errors)
     /* a soft cancel that was requested blocks completion */
     r->common.cancelled = true;
     qmp_job_complete("m", &err);
-    assert_err(&err, "The active block job 'm' cannot be completed");
+    test_assert_err(&err, "The active block job 'm' cannot be completed");
     r->common.cancelled = false;
     ck_assert_int_eq(job_complete_sync(&r->common, &error_abort), 0);
     expect_log("m:prepare", "m:commit", "m:clean", "m:cb(0)", "m:free",
                NULL);
 
     qmp_job_complete("nope", &err);
-    assert_err(&err, "Job not found");
+    test_assert_err(&err, "Job not found");
 }
 END_TEST
 
@@ -704,7 +651,7 @@ START_TEST(test_pause_resume_progress)
     ck_assert_uint_eq(s->common.progress.current, 2);
 
     qmp_job_resume("j0", &err);
-    assert_err(&err, "Can't resume a job that was not paused");
+    test_assert_err(&err, "Can't resume a job that was not paused");
 
     qmp_job_pause("j0", &error_abort);
     /* woken from its sleep straight into the pause point */
@@ -712,10 +659,10 @@ START_TEST(test_pause_resume_progress)
     ck_assert(s->common.paused);
     ck_assert(job_user_paused(&s->common));
     qmp_job_pause("j0", &err);
-    assert_err(&err, "Job is already paused");
+    test_assert_err(&err, "Job is already paused");
 
     qemu_clock_advance(QEMU_CLOCK_REALTIME, 5 * NANOSECONDS_PER_SECOND);
-    drain_loop();
+    test_drain_loop();
     ck_assert_uint_eq(s->common.progress.current, 2);
     list = qmp_query_jobs(&error_abort);
     ck_assert_int_eq(list->value->status, JOB_STATUS_PAUSED);
@@ -726,7 +673,7 @@ START_TEST(test_pause_resume_progress)
     ck_assert_int_eq(s->common.status, JOB_STATUS_RUNNING);
     ck_assert_uint_eq(s->common.progress.current, 3);
     qmp_job_resume("j0", &err);
-    assert_err(&err, "Can't resume a job that was not paused");
+    test_assert_err(&err, "Can't resume a job that was not paused");
     qemu_clock_advance(QEMU_CLOCK_REALTIME, 100 * SCALE_MS);
     ck_assert_uint_eq(s->common.progress.current, 4);
     expect_events("j0:created", "j0:running", "j0:paused", "j0:running",
@@ -743,7 +690,7 @@ START_TEST(test_pause_resume_progress)
     ck_assert_uint_eq(s->common.progress.current, 5);
 
     qemu_clock_advance(QEMU_CLOCK_REALTIME, 10 * 100 * SCALE_MS);
-    drain_loop();
+    test_drain_loop();
     ck_assert_ptr_null(job_get("j0"));
     expect_log("j0:prepare", "j0:commit", "j0:clean", "j0:cb(0)", "j0:free",
                NULL);
@@ -789,7 +736,7 @@ START_TEST(test_cancel_running)
     /* run() saw the cancel at once and returned */
     ck_assert(s->common.deferred_to_main_loop);
     ck_assert_int_eq(s->done, 1);
-    drain_loop();
+    test_drain_loop();
     expect_events("j0:created", "j0:running", "j0:aborting", "j0:concluded",
                   "j0:null", NULL);
     expect_log("j0:abort", "j0:clean", "j0:cb(-125)", "j0:free", NULL);
@@ -805,7 +752,7 @@ START_TEST(test_cancel_paused)
     qmp_job_cancel("j0", &error_abort);
     /* the cancel lifted the user pause */
     ck_assert(!job_user_paused(&s->common));
-    drain_loop();
+    test_drain_loop();
     expect_events("j0:created", "j0:running", "j0:paused", "j0:running",
                   "j0:aborting", "j0:concluded", "j0:null", NULL);
     expect_log("j0:abort", "j0:clean", "j0:cb(-125)", "j0:free", NULL);
@@ -824,7 +771,7 @@ START_TEST(test_cancel_ready_force_and_soft)
 
     /* forced: aborts */
     job_cancel(&s->common, true);
-    drain_loop();
+    test_drain_loop();
     expect_events("f:aborting", "f:concluded", "f:null", NULL);
     expect_log("f:abort", "f:clean", "f:cb(-125)", "f:free", NULL);
 
@@ -832,7 +779,7 @@ START_TEST(test_cancel_ready_force_and_soft)
     job_cancel(&t->common, false);
     ck_assert(job_cancel_requested(&t->common));
     ck_assert(!job_is_cancelled(&t->common));
-    drain_loop();
+    test_drain_loop();
     expect_events("s:waiting", "s:pending", "s:concluded", "s:null", NULL);
     expect_log("s:prepare", "s:commit", "s:clean", "s:cb(0)", "s:free",
                NULL);
@@ -849,7 +796,7 @@ START_TEST(test_cancel_waiting)
     job_start(&a->common);
     job_start(&b->common);
     step(a);
-    drain_loop();
+    test_drain_loop();
     ck_assert_int_eq(a->common.status, JOB_STATUS_WAITING);
     g_ptr_array_set_size(events, 0);
 
@@ -868,7 +815,7 @@ START_TEST(test_cancel_pending)
 
     job_start(&s->common);
     step(s);
-    drain_loop();
+    test_drain_loop();
     g_ptr_array_set_size(events, 0);
     qmp_job_cancel("j0", &error_abort);
     expect_events("j0:aborting", "j0:concluded", "j0:null", NULL);
@@ -884,10 +831,10 @@ START_TEST(test_cancel_concluded_dismisses)
 
     job_start(&s->common);
     step(s);
-    drain_loop();
+    test_drain_loop();
     g_ptr_array_set_size(events, 0);
     qmp_job_cancel("j0", &err);
-    assert_err(&err, "Job 'j0' in state 'concluded' cannot accept command "
+    test_assert_err(&err, "Job 'j0' in state 'concluded' cannot accept command "
                "verb 'cancel'");
     /* internally (shutdown), a cancel of a concluded job dismisses it */
     job_cancel(&s->common, true);
@@ -901,16 +848,16 @@ START_TEST(test_not_found)
     Error *err = NULL;
 
     qmp_job_pause("nope", &err);
-    assert_err(&err, "Job not found");
+    test_assert_err(&err, "Job not found");
     qmp_job_resume("nope", &err);
-    assert_err(&err, "Job not found");
+    test_assert_err(&err, "Job not found");
     qmp_job_cancel("nope", &err);
     ck_assert_int_eq(error_get_class(err), ERROR_CLASS_GENERIC_ERROR);
-    assert_err(&err, "Job not found");
+    test_assert_err(&err, "Job not found");
     qmp_job_finalize("nope", &err);
-    assert_err(&err, "Job not found");
+    test_assert_err(&err, "Job not found");
     qmp_job_dismiss("nope", &err);
-    assert_err(&err, "Job not found");
+    test_assert_err(&err, "Job not found");
 }
 END_TEST
 
@@ -926,12 +873,12 @@ START_TEST(test_txn_success_waits_for_all)
     job_start(&a->common);
     job_start(&b->common);
     step(a);
-    drain_loop();
+    test_drain_loop();
     ck_assert_int_eq(a->common.status, JOB_STATUS_WAITING);
     expect_no_log();
     step(b);
     step(b);
-    drain_loop();
+    test_drain_loop();
     expect_events("a:created", "b:created", "a:running", "b:running",
                   "a:waiting", "b:waiting", "b:pending", "a:pending",
                   "b:concluded", "b:null", "a:concluded", "a:null", NULL);
@@ -954,13 +901,13 @@ START_TEST(test_txn_failure_aborts_others)
     job_start(&b->common);
     job_start(&c->common);
     step(c);
-    drain_loop();
+    test_drain_loop();
     ck_assert_int_eq(c->common.status, JOB_STATUS_WAITING);
     g_ptr_array_set_size(events, 0);
 
     b->fail_at = 1;
     step(b);
-    drain_loop();
+    test_drain_loop();
     expect_events("b:aborting",
                   "c:aborting", "c:concluded", "c:null",
                   "b:concluded", "b:null",
@@ -984,7 +931,7 @@ START_TEST(test_txn_prepare_failure)
     job_start(&b->common);
     step(a);
     step(b);
-    drain_loop();
+    test_drain_loop();
     /* nobody commits; a keeps its own error, b is cancelled */
     expect_log("b:prepare", "a:prepare", "b:abort", "b:clean", "b:cb(-125)",
                "a:abort", "a:clean", "a:cb(-28)", NULL);
@@ -1008,7 +955,7 @@ START_TEST(test_txn_manual_finalize_any_member)
     job_start(&b->common);
     step(a);
     step(b);
-    drain_loop();
+    test_drain_loop();
     /* one member needing job-finalize holds the whole transaction */
     ck_assert_int_eq(a->common.status, JOB_STATUS_PENDING);
     ck_assert_int_eq(b->common.status, JOB_STATUS_PENDING);
@@ -1045,7 +992,7 @@ START_TEST(test_cancel_sync_all)
     job_start(&e->common);
     step(e);
     job_start(&z->common);
-    drain_loop();
+    test_drain_loop();
     ck_assert_int_eq(d->common.status, JOB_STATUS_PENDING);
     ck_assert_int_eq(e->common.status, JOB_STATUS_CONCLUDED);
     g_ptr_array_set_size(cblog, 0);

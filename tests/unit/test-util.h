@@ -1,0 +1,89 @@
+/*
+ * Helpers that several Check suites repeat: QMP events recorded as short
+ * strings, a recorded log compared with an expected NULL-terminated list,
+ * an Error compared with an expected message, and the main loop run until
+ * it is idle.
+ *
+ * Include after "qemu/osdep.h".  Everything is static inline so that a
+ * suite using only part of it builds warning-free.
+ */
+#ifndef TESTS_UNIT_TEST_UTIL_H
+#define TESTS_UNIT_TEST_UTIL_H
+
+#include "block/aio.h"
+#include "qapi/error.h"
+#include <check.h>
+#include <jansson.h>
+
+/*
+ * Append @event to @log: JOB_STATUS_CHANGE as "id:status", any other
+ * event as "NAME {data}" (compact JSON, sorted keys).
+ */
+static inline void test_log_event(GPtrArray *log, const char *name,
+                                  json_t *event)
+{
+    json_t *data = json_object_get(event, "data");
+
+    if (!strcmp(name, "JOB_STATUS_CHANGE")) {
+        g_ptr_array_add(log, g_strdup_printf(
+            "%s:%s", json_string_value(json_object_get(data, "id")),
+            json_string_value(json_object_get(data, "status"))));
+    } else {
+        char *d = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+
+        g_ptr_array_add(log, g_strdup_printf("%s %s", name, d));
+        free(d);
+    }
+}
+
+/* @first and the strings after it up to NULL, joined with ", " */
+static inline char *test_join_va(const char *first, va_list ap)
+{
+    GString *s = g_string_new("");
+
+    for (const char *e = first; e; e = va_arg(ap, const char *)) {
+        g_string_append_printf(s, "%s%s", s->len ? ", " : "", e);
+    }
+    return g_string_free(s, false);
+}
+
+/* The strings of @a joined with ", " */
+static inline char *test_join_array(GPtrArray *a)
+{
+    GString *s = g_string_new("");
+
+    for (guint i = 0; i < a->len; i++) {
+        g_string_append_printf(s, "%s%s", i ? ", " : "",
+                               (char *)g_ptr_array_index(a, i));
+    }
+    return g_string_free(s, false);
+}
+
+/* Assert that @log holds exactly the list @first, @ap; then empty it. */
+static inline void test_expect_log_va(GPtrArray *log, const char *first,
+                                      va_list ap)
+{
+    g_autofree char *got = test_join_array(log);
+    g_autofree char *want = test_join_va(first, ap);
+
+    ck_assert_str_eq(got, want);
+    g_ptr_array_set_size(log, 0);
+}
+
+/* Assert that *@err is set with message @msg; free and clear it. */
+static inline void test_assert_err(Error **err, const char *msg)
+{
+    ck_assert_ptr_nonnull(*err);
+    ck_assert_str_eq(error_get_pretty(*err), msg);
+    error_free(*err);
+    *err = NULL;
+}
+
+/* Run the main loop until nothing is left to do. */
+static inline void test_drain_loop(void)
+{
+    while (aio_poll(qemu_get_aio_context(), false)) {
+    }
+}
+
+#endif /* TESTS_UNIT_TEST_UTIL_H */
