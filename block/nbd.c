@@ -183,6 +183,17 @@ static void nbd_parse_filename(const char *filename, json_t *options,
 
 /* ---- open/close ---- */
 
+static void nbd_close(BlockDriverState *bs)
+{
+    BDRVNBDState *s = bs->opaque;
+
+    nbd_conn_close(s->conn);
+    s->conn = NULL;
+    qapi_free_SocketAddress(s->saddr);
+    s->saddr = NULL;
+    g_clear_pointer(&s->export, g_free);
+}
+
 static SocketAddress *nbd_get_server(json_t *options, Error **errp)
 {
     static const char *const types[] = { "inet", "unix", "vsock", "fd",
@@ -245,8 +256,8 @@ static SocketAddress *nbd_get_server(json_t *options, Error **errp)
     return g_steal_pointer(&addr);
 }
 
-static int nbd_open(BlockDriverState *bs, json_t *options, int flags,
-                    Error **errp)
+static int nbd_do_open(BlockDriverState *bs, json_t *options, int flags,
+                       Error **errp)
 {
     BDRVNBDState *s = bs->opaque;
     NBDClientOptions copts = { .base_allocation = true };
@@ -309,19 +320,12 @@ static int nbd_open(BlockDriverState *bs, json_t *options, int flags,
     s->conn = nbd_conn_connect(s->saddr, qemu_get_aio_context(), &copts,
                                errp);
     if (!s->conn) {
-        qapi_free_SocketAddress(s->saddr);
-        s->saddr = NULL;
         return -EIO;
     }
     info = nbd_conn_info(s->conn);
     if ((info->flags & NBD_FLAG_READ_ONLY) && (flags & BDRV_O_RDWR)) {
-        error_setg(errp, "Cannot open read-only NBD export '%s' read-write",
-                   info->name);
-        error_append_hint(errp, "NBD export is read-only\n");
-        nbd_conn_close(s->conn);
-        s->conn = NULL;
-        qapi_free_SocketAddress(s->saddr);
-        s->saddr = NULL;
+        /* worded as qemu-io reports a read-only NBD export */
+        error_setg_errno(errp, EACCES, "Could not open image");
         return -EACCES;
     }
     if (info->flags & NBD_FLAG_SEND_FUA) {
@@ -339,16 +343,18 @@ static int nbd_open(BlockDriverState *bs, json_t *options, int flags,
     return 0;
 }
 
-static void nbd_close(BlockDriverState *bs)
+/* The generic layer calls .bdrv_close only after a successful open */
+static int nbd_open(BlockDriverState *bs, json_t *options, int flags,
+                    Error **errp)
 {
-    BDRVNBDState *s = bs->opaque;
+    int ret = nbd_do_open(bs, options, flags, errp);
 
-    nbd_conn_close(s->conn);
-    s->conn = NULL;
-    qapi_free_SocketAddress(s->saddr);
-    s->saddr = NULL;
-    g_clear_pointer(&s->export, g_free);
+    if (ret < 0) {
+        nbd_close(bs);
+    }
+    return ret;
 }
+
 
 static void nbd_refresh_limits(BlockDriverState *bs, Error **errp)
 {
