@@ -980,11 +980,19 @@ static void coroutine_fn limits_entry(void *opaque)
                      -ENOTSUP);
 }
 
+static void coroutine_fn simple_read_entry(void *opaque)
+{
+    NBDConn *conn = opaque;
+    uint8_t buf[4096] = { 0 };
+
+    ck_assert_int_eq(read_buf(conn, 4096, sizeof(buf), buf), 0);
+    ck_assert(all_bytes(buf, sizeof(buf), 0x77));
+}
+
 START_TEST(test_fake_limits_and_fallback)
 {
     FakeTest t = { .fs = { .min_block = 512 } };
     FakeTest old = { .fs = { .go_unsup = true, .no_structured = true } };
-    g_autofree uint8_t *buf = g_malloc(4096);
 
     fake_start(&t, script_echo_reads);
     ck_assert_uint_eq(nbd_conn_info(t.conn)->min_block, 512);
@@ -1000,7 +1008,9 @@ START_TEST(test_fake_limits_and_fallback)
     ck_assert(!nbd_conn_info(old.conn)->base_allocation);
     ck_assert_uint_eq(nbd_conn_info(old.conn)->size, DISK_SIZE);
     ck_assert_uint_eq(nbd_conn_info(old.conn)->min_block, 1);
+    co_run(simple_read_entry, old.conn);
     fake_finish(&old);
+    ck_assert_uint_eq(old.fs.nr_requests, 2);
 }
 END_TEST
 
