@@ -140,6 +140,23 @@ static void invalid_value(QObjectInputVisitor *qiv, const char *name,
                expected);
 }
 
+/*
+ * Consume member @name, which must have one of the jansson types in
+ * @types (a mask of 1u << JSON_*); else NULL, and an error that says
+ * @expected for the wrong type.
+ */
+static json_t *get_typed(QObjectInputVisitor *qiv, const char *name,
+                         unsigned types, const char *expected, Error **errp)
+{
+    json_t *obj = get_object(qiv, name, true, errp);
+
+    if (obj && !(types & (1u << json_typeof(obj)))) {
+        invalid_type(qiv, name, expected, errp);
+        return NULL;
+    }
+    return obj;
+}
+
 /* Keyval mode: the string of scalar @name. */
 static const char *get_keyval(QObjectInputVisitor *qiv, const char *name,
                               Error **errp)
@@ -204,16 +221,12 @@ static bool qiv_start_struct(Visitor *v, const char *name, void **obj,
                              size_t size, Error **errp)
 {
     QObjectInputVisitor *qiv = to_qiv(v);
-    json_t *qobj = get_object(qiv, name, true, errp);
+    json_t *qobj = get_typed(qiv, name, 1u << JSON_OBJECT, "object", errp);
 
     if (obj) {
         *obj = NULL;
     }
     if (!qobj) {
-        return false;
-    }
-    if (!json_is_object(qobj)) {
-        invalid_type(qiv, name, "object", errp);
         return false;
     }
     push(qiv, name, qobj, obj);
@@ -254,16 +267,12 @@ static bool qiv_start_list(Visitor *v, const char *name, GenericList **list,
                            size_t size, Error **errp)
 {
     QObjectInputVisitor *qiv = to_qiv(v);
-    json_t *qobj = get_object(qiv, name, true, errp);
+    json_t *qobj = get_typed(qiv, name, 1u << JSON_ARRAY, "array", errp);
 
     if (list) {
         *list = NULL;
     }
     if (!qobj) {
-        return false;
-    }
-    if (!json_is_array(qobj)) {
-        invalid_type(qiv, name, "array", errp);
         return false;
     }
     push(qiv, name, qobj, list);
@@ -348,14 +357,10 @@ static bool qiv_start_alternate(Visitor *v, const char *name,
 static bool qiv_type_int64(Visitor *v, const char *name, int64_t *obj,
                            Error **errp)
 {
-    QObjectInputVisitor *qiv = to_qiv(v);
-    json_t *qobj = get_object(qiv, name, true, errp);
+    json_t *qobj = get_typed(to_qiv(v), name, 1u << JSON_INTEGER, "integer",
+                             errp);
 
     if (!qobj) {
-        return false;
-    }
-    if (!json_is_integer(qobj)) {
-        invalid_type(qiv, name, "integer", errp);
         return false;
     }
     *obj = json_integer_value(qobj);
@@ -434,14 +439,11 @@ static bool qiv_type_size_keyval(Visitor *v, const char *name,
 static bool qiv_type_bool(Visitor *v, const char *name, bool *obj,
                           Error **errp)
 {
-    QObjectInputVisitor *qiv = to_qiv(v);
-    json_t *qobj = get_object(qiv, name, true, errp);
+    json_t *qobj = get_typed(to_qiv(v), name,
+                             (1u << JSON_TRUE) | (1u << JSON_FALSE),
+                             "boolean", errp);
 
     if (!qobj) {
-        return false;
-    }
-    if (!json_is_boolean(qobj)) {
-        invalid_type(qiv, name, "boolean", errp);
         return false;
     }
     *obj = json_is_true(qobj);
@@ -463,15 +465,11 @@ static bool qiv_type_bool_keyval(Visitor *v, const char *name, bool *obj,
 static bool qiv_type_str(Visitor *v, const char *name, char **obj,
                          Error **errp)
 {
-    QObjectInputVisitor *qiv = to_qiv(v);
-    json_t *qobj = get_object(qiv, name, true, errp);
+    json_t *qobj = get_typed(to_qiv(v), name, 1u << JSON_STRING, "string",
+                             errp);
 
     *obj = NULL;
     if (!qobj) {
-        return false;
-    }
-    if (!json_is_string(qobj)) {
-        invalid_type(qiv, name, "string", errp);
         return false;
     }
     *obj = g_strdup(json_string_value(qobj));
@@ -490,14 +488,11 @@ static bool qiv_type_str_keyval(Visitor *v, const char *name, char **obj,
 static bool qiv_type_number(Visitor *v, const char *name, double *obj,
                             Error **errp)
 {
-    QObjectInputVisitor *qiv = to_qiv(v);
-    json_t *qobj = get_object(qiv, name, true, errp);
+    json_t *qobj = get_typed(to_qiv(v), name,
+                             (1u << JSON_INTEGER) | (1u << JSON_REAL),
+                             "number", errp);
 
     if (!qobj) {
-        return false;
-    }
-    if (!json_is_number(qobj)) {
-        invalid_type(qiv, name, "number", errp);
         return false;
     }
     *obj = json_number_value(qobj);
