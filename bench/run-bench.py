@@ -49,6 +49,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -314,12 +315,13 @@ class Bench:
                 if job:
                     res['progress'] = [job[0].get('current-progress'),
                                        job[0].get('total-progress')]
+                # Still running = no completion event yet and the job is
+                # in state running (it may have copied everything already
+                # and only be waiting out its rate limit: 'progress').
                 res['still_running'] = not done and bool(job) and \
-                    job[0].get('status') == 'running' and \
-                    job[0].get('current-progress', 0) < \
-                    job[0].get('total-progress', 0)
+                    job[0].get('status') == 'running'
                 if not done and not res['still_running']:
-                    # At 100 %: its completion is imminent.
+                    # Not running any more: the event is imminent.
                     done = [d.event_wait('BLOCK_JOB_COMPLETED',
                                          timeout=30.0,
                                          match={'data': {'device': JOB}})]
@@ -599,7 +601,10 @@ def markdown(meta, results, rows):
     sr = []
     for kind in ('blockd', 'qsd'):
         runs = results.get('iops-full64', {}).get(kind, [])
-        flags = ['yes' if r.get('still_running') else
+        flags = [('yes (%.0f %% copied)' % (100.0 * r['progress'][0] /
+                                             r['progress'][1])
+                  if r.get('progress') and r['progress'][1] else 'yes')
+                 if r.get('still_running') else
                  ('error' if 'error' in r else
                   'NO (completed %s s after fio started)' %
                   r.get('completed_after_fio_start', '?'))
@@ -704,6 +709,8 @@ def main():
             ', '.join((['qemu-storage-daemon'] if not qsd else []) + missing))
         return 77
 
+    # SIGTERM (make bench interrupted, timeout): clean up like ^C.
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     workdir = tempfile.mkdtemp(prefix='blockd-bench.',
                                dir=os.environ.get('BENCH_DIR'))
     os.environ['TEST_DIR'] = workdir
