@@ -665,6 +665,46 @@ static int coroutine_fn read_backing(BlockDriverState *bs, uint64_t offset,
 }
 
 /*
+ * Read or write (@write) @n bytes of guest @offset in the normal data
+ * cluster at @host, from or to @qiov at @qiov_off.  The caller holds
+ * s->lock; with @drop_lock it is released around the I/O, which counts as
+ * data I/O in flight meanwhile.
+ */
+static int coroutine_fn data_cluster_io(BlockDriverState *bs,
+                                        uint64_t offset, uint64_t host,
+                                        uint64_t n, QEMUIOVector *qiov,
+                                        size_t qiov_off, bool write,
+                                        bool drop_lock)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QEMUIOVector sub;
+    int ret;
+
+    if (host < (uint64_t)s->cluster_size) {
+        return qcow2_signal_corruption(bs, "Data cluster for guest offset %#"
+                                       PRIx64 " overlaps the header", offset);
+    }
+    qemu_iovec_init_slice(&sub, qiov, qiov_off, n);
+    if (drop_lock) {
+        qcow2_data_io_begin(s);
+        qemu_co_mutex_unlock(&s->lock);
+    }
+    if (write) {
+        BLKDBG_EVENT(bs->file, BLKDBG_WRITE_AIO);
+        ret = bdrv_co_pwritev(bs->file, host, n, &sub, 0);
+    } else {
+        BLKDBG_EVENT(bs->file, BLKDBG_READ_AIO);
+        ret = bdrv_co_preadv(bs->file, host, n, &sub, 0);
+    }
+    if (drop_lock) {
+        qemu_co_mutex_lock(&s->lock);
+        qcow2_data_io_end(s);
+    }
+    qemu_iovec_destroy(&sub);
+    return ret;
+}
+
+/*
  * Read guest data.  locked: the caller holds s->lock and keeps it
  * (copy-on-write inside an allocating write); else it is taken here and
  * dropped around data reads.
@@ -708,29 +748,10 @@ static int coroutine_fn qcow2_read(BlockDriverState *bs, uint64_t offset,
         case QCOW2_CLUSTER_COMPRESSED:
             ret = read_compressed(bs, l2_entry, offset, n, qiov, qiov_off);
             break;
-        case QCOW2_CLUSTER_NORMAL: {
-            QEMUIOVector sub;
-
-            if (host < (uint64_t)s->cluster_size) {
-                ret = qcow2_signal_corruption(bs, "Data cluster for guest "
-                                              "offset %#" PRIx64 " overlaps "
-                                              "the header", offset);
-                break;
-            }
-            qemu_iovec_init_slice(&sub, qiov, qiov_off, n);
-            if (!locked) {
-                qcow2_data_io_begin(s);
-                qemu_co_mutex_unlock(&s->lock);
-            }
-            BLKDBG_EVENT(bs->file, BLKDBG_READ_AIO);
-            ret = bdrv_co_preadv(bs->file, host, n, &sub, 0);
-            if (!locked) {
-                qemu_co_mutex_lock(&s->lock);
-                qcow2_data_io_end(s);
-            }
-            qemu_iovec_destroy(&sub);
+        case QCOW2_CLUSTER_NORMAL:
+            ret = data_cluster_io(bs, offset, host, n, qiov, qiov_off, false,
+                                  !locked);
             break;
-        }
         }
         if (ret < 0) {
             break;
@@ -904,22 +925,8 @@ static int coroutine_fn qcow2_write(BlockDriverState *bs, uint64_t offset,
             break;
         }
         if (type == QCOW2_CLUSTER_NORMAL && (l2_entry & QCOW_OFLAG_COPIED)) {
-            QEMUIOVector sub;
-
-            if (host < (uint64_t)s->cluster_size) {
-                ret = qcow2_signal_corruption(bs, "Data cluster for guest "
-                                              "offset %#" PRIx64 " overlaps "
-                                              "the header", offset);
-                break;
-            }
-            qemu_iovec_init_slice(&sub, qiov, qiov_off, n);
-            qcow2_data_io_begin(s);
-            qemu_co_mutex_unlock(&s->lock);
-            BLKDBG_EVENT(bs->file, BLKDBG_WRITE_AIO);
-            ret = bdrv_co_pwritev(bs->file, host, n, &sub, 0);
-            qemu_co_mutex_lock(&s->lock);
-            qcow2_data_io_end(s);
-            qemu_iovec_destroy(&sub);
+            ret = data_cluster_io(bs, offset, host, n, qiov, qiov_off, true,
+                                  true);
         } else {
             ret = write_allocate(bs, offset, n, qiov, qiov_off);
         }
