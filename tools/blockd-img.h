@@ -44,6 +44,9 @@ bool img_parse_output(const char *arg, ImgOutputFormat *fmt);
  */
 BlockBackend *img_open(const char *filename, const char *fmt, int flags,
                        bool force_share);
+/* img_open() with driver options @opts (borrowed; NULL: none) */
+BlockBackend *img_open_opts(const char *filename, const char *fmt,
+                            json_t *opts, int flags, bool force_share);
 
 /* qemu-img's JSON printer: 4-space indent, keys in QDict hash order */
 void img_print_json(json_t *value);

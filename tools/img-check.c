@@ -136,7 +136,6 @@ int img_cmd_check(int argc, char **argv)
     g_autoptr(json_t) opts = NULL;
     BlockBackend *blk;
     BlockDriverState *bs;
-    Error *err = NULL;
     int c, ret, flags = BDRV_O_NO_BACKING;
 
     optind = 0;
@@ -179,21 +178,13 @@ int img_cmd_check(int argc, char **argv)
         return img_usage_error("Expecting one image file name");
     }
     filename = argv[optind];
-    if (force_share && fix) {
-        error_report("--force-share/-U can only be used with read-only "
-                     "images");
-        return 1;
-    }
     if (fix && (fmt ? !strcmp(fmt, "qcow2") : is_qcow2_file(filename))) {
         opts = json_pack("{s:b}", "x-check", 1);
         fmt = "qcow2";
     }
-    flags |= force_share ? BDRV_O_FORCE_SHARE : BDRV_O_NO_SHARE;
-    blk = blk_new_open(filename, fmt, opts, flags, &err);
+    /* -r opens read-write, which -U refuses */
+    blk = img_open_opts(filename, fmt, opts, flags, force_share);
     if (!blk) {
-        error_report("Could not open '%s': %s", filename,
-                     error_get_pretty(err));
-        error_free(err);
         return 1;
     }
     bs = blk_bs(blk);

@@ -50,6 +50,12 @@ bool img_parse_output(const char *arg, ImgOutputFormat *fmt)
 BlockBackend *img_open(const char *filename, const char *fmt, int flags,
                        bool force_share)
 {
+    return img_open_opts(filename, fmt, NULL, flags, force_share);
+}
+
+BlockBackend *img_open_opts(const char *filename, const char *fmt,
+                            json_t *opts, int flags, bool force_share)
+{
     Error *err = NULL;
     BlockBackend *blk;
 
@@ -63,7 +69,7 @@ BlockBackend *img_open(const char *filename, const char *fmt, int flags,
     } else {
         flags |= BDRV_O_NO_SHARE;
     }
-    blk = blk_new_open(filename, fmt, NULL, flags, &err);
+    blk = blk_new_open(filename, fmt, opts, flags, &err);
     if (!blk) {
         error_report("Could not open '%s': %s", filename,
                      error_get_pretty(err));
