@@ -102,6 +102,16 @@ static inline uint64_t hb_mask(unsigned lo, unsigned hi)
     return (UINT64_MAX << lo) & (UINT64_MAX >> (HB_WORD_MASK - hi));
 }
 
+/* The bits of [first, last] (first <= last) in the word holding bit first */
+static inline uint64_t hb_first_word_mask(uint64_t first, uint64_t last)
+{
+    bool one_word = first >> HBITMAP_BITS_PER_LEVEL ==
+                    last >> HBITMAP_BITS_PER_LEVEL;
+
+    return hb_mask(first & HB_WORD_MASK,
+                   one_word ? last & HB_WORD_MASK : HB_WORD_MASK);
+}
+
 /*
  * Set bits [first, last] of level @lev and propagate upwards the words that
  * went from zero to non-zero.
@@ -116,11 +126,7 @@ static void hb_set_bits(HBitmap *hb, int lev, uint64_t first, uint64_t last)
         bool woke = false;
         uint64_t old, mask;
 
-        if (pos == lastpos) {
-            mask = hb_mask(first & HB_WORD_MASK, last & HB_WORD_MASK);
-        } else {
-            mask = hb_mask(first & HB_WORD_MASK, HB_WORD_MASK);
-        }
+        mask = hb_first_word_mask(first, last);
         old = words[pos];
         words[pos] = old | mask;
         added += ctpop64(mask & ~old);
@@ -167,11 +173,7 @@ static void hb_reset_bits(HBitmap *hb, int lev, uint64_t first, uint64_t last)
         bool emptied = false;
         uint64_t old, mask;
 
-        if (pos == lastpos) {
-            mask = hb_mask(first & HB_WORD_MASK, last & HB_WORD_MASK);
-        } else {
-            mask = hb_mask(first & HB_WORD_MASK, HB_WORD_MASK);
-        }
+        mask = hb_first_word_mask(first, last);
         old = words[pos];
         words[pos] = old & ~mask;
         removed += ctpop64(old & mask);
