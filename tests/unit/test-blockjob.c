@@ -310,7 +310,7 @@ START_TEST(test_op_blockers_for_lifetime)
         }
         ck_assert(bdrv_op_is_blocked(node, op, &err));
         test_assert_err(&err, "Node 'n0' is busy: block device is in use by "
-                   "block job: backup");
+                        "block job: backup");
     }
 
     job_start(&s->common.job);
@@ -436,7 +436,7 @@ START_TEST(test_events_manual_finalize)
                   NULL);
     qmp_block_job_dismiss("j0", &err);
     test_assert_err(&err, "Job 'j0' in state 'pending' cannot accept command "
-               "verb 'dismiss'");
+                    "verb 'dismiss'");
     qmp_block_job_finalize("j0", &error_abort);
     expect_events("BLOCK_JOB_COMPLETED {\"device\":\"j0\",\"len\":262144,"
                   "\"offset\":262144,\"speed\":0,\"type\":\"backup\"}",
@@ -504,7 +504,7 @@ START_TEST(test_events_ready_and_complete)
     job_start(&s->common.job);
     qmp_block_job_complete("m0", &err);
     test_assert_err(&err, "Job 'm0' in state 'running' cannot accept command "
-               "verb 'complete'");
+                    "verb 'complete'");
     while (s->offset < s->len) {
         step(s);
     }
@@ -661,8 +661,8 @@ START_TEST(test_qmp_errors)
     qmp_block_job_cancel("j0", true, false, &err);
     test_assert_err(&err, "The block job for device 'j0' is currently paused");
     qmp_block_job_complete("j0", &err);
-    test_assert_err(&err, "Job 'j0' in state 'paused' cannot accept command verb "
-               "'complete'");
+    test_assert_err(&err, "Job 'j0' in state 'paused' cannot accept "
+                    "command verb 'complete'");
     qmp_block_job_cancel("j0", true, true, &error_abort);
     test_drain_loop();
     ck_assert_ptr_null(block_job_get("j0"));
@@ -687,7 +687,7 @@ START_TEST(test_set_speed_errors)
     run_to_end(s);
     qmp_block_job_set_speed("j0", 5, &err);
     test_assert_err(&err, "Job 'j0' in state 'concluded' cannot accept command "
-               "verb 'set-speed'");
+                    "verb 'set-speed'");
     expect_block_events("BLOCK_JOB_COMPLETED {\"device\":\"j0\","
                         "\"len\":262144,\"offset\":262144,\"speed\":1000,"
                         "\"type\":\"backup\"}", NULL);

@@ -304,7 +304,7 @@ START_TEST(test_manual_finalize_and_dismiss)
     /* dismiss is refused before finalize */
     qmp_job_dismiss("j0", &err);
     test_assert_err(&err, "Job 'j0' in state 'pending' cannot accept command "
-               "verb 'dismiss'");
+                    "verb 'dismiss'");
 
     qmp_job_finalize("j0", &error_abort);
     expect_events("j0:concluded", NULL);
@@ -615,7 +615,7 @@ START_TEST(test_complete_errors)
     job_start(&s->common);
     qmp_job_complete("j0", &err);
     test_assert_err(&err, "Job 'j0' in state 'running' cannot accept command "
-               "verb 'complete'");
+                    "verb 'complete'");
 
     r = create_full("m", &test_ready_driver, NULL, 0, 0);
     job_start(&r->common);
@@ -835,7 +835,7 @@ START_TEST(test_cancel_concluded_dismisses)
     g_ptr_array_set_size(events, 0);
     qmp_job_cancel("j0", &err);
     test_assert_err(&err, "Job 'j0' in state 'concluded' cannot accept command "
-               "verb 'cancel'");
+                    "verb 'cancel'");
     /* internally (shutdown), a cancel of a concluded job dismisses it */
     job_cancel(&s->common, true);
     expect_events("j0:null", NULL);
