@@ -389,8 +389,14 @@ BlockJob *backup_job_create(const char *job_id, BlockDriverState *bs,
     if (!s) {
         return NULL;
     }
+    /*
+     * Share write on the target, as QEMU's copy-before-write filter does:
+     * with fleecing the source is in the target's backing chain, and the
+     * target's backing edge may only let others write the source (the
+     * guest!) if the target's own users share write.  Never resize.
+     */
     if (block_job_add_bdrv(&s->common, "target", target, BLK_PERM_WRITE,
-                           BLK_PERM_CONSISTENT_READ |
+                           BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
                            BLK_PERM_WRITE_UNCHANGED, errp) < 0) {
         goto fail;
     }
