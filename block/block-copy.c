@@ -257,10 +257,17 @@ static int coroutine_fn write_zeroes(BlockCopyState *s, int64_t offset,
     int ret;
 
     s->stats.zero_bytes += bytes;
-    ret = bdrv_co_block_status_above(s->target->bs, NULL, true, offset,
-                                     bytes, &pnum, NULL, NULL, NULL);
-    if (ret >= 0 && (ret & BDRV_BLOCK_ZERO) && pnum >= bytes) {
-        return 0;
+    /*
+     * Not when fleecing: there the target "reads zeroes" through its
+     * backing chain, i.e. from the source, which the guest is about to
+     * overwrite -- the zeroes must be written into the target itself.
+     */
+    if (!s->fleecing) {
+        ret = bdrv_co_block_status_above(s->target->bs, NULL, true, offset,
+                                         bytes, &pnum, NULL, NULL, NULL);
+        if (ret >= 0 && (ret & BDRV_BLOCK_ZERO) && pnum >= bytes) {
+            return 0;
+        }
     }
     return bdrv_co_pwrite_zeroes(s->target, offset, bytes,
                                  s->write_flags | BDRV_REQ_MAY_UNMAP);
