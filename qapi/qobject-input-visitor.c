@@ -404,8 +404,9 @@ static bool qiv_type_uint64(Visitor *v, const char *name, uint64_t *obj,
     return true;
 }
 
-static bool qiv_type_uint64_keyval(Visitor *v, const char *name,
-                                   uint64_t *obj, Error **errp)
+/* Keyval mode: a uint64, or with @is_size a size with optional suffix */
+static bool keyval_unsigned(Visitor *v, const char *name, bool is_size,
+                            uint64_t *obj, Error **errp)
 {
     QObjectInputVisitor *qiv = to_qiv(v);
     const char *str = get_keyval(qiv, name, errp);
@@ -413,27 +414,24 @@ static bool qiv_type_uint64_keyval(Visitor *v, const char *name,
     if (!str) {
         return false;
     }
-    if (qemu_strtou64(str, NULL, 0, obj) < 0) {
-        invalid_value(qiv, name, "integer", errp);
+    if ((is_size ? qemu_strtosz(str, NULL, obj)
+                 : qemu_strtou64(str, NULL, 0, obj)) < 0) {
+        invalid_value(qiv, name, is_size ? "size" : "integer", errp);
         return false;
     }
     return true;
 }
 
+static bool qiv_type_uint64_keyval(Visitor *v, const char *name,
+                                   uint64_t *obj, Error **errp)
+{
+    return keyval_unsigned(v, name, false, obj, errp);
+}
+
 static bool qiv_type_size_keyval(Visitor *v, const char *name,
                                  uint64_t *obj, Error **errp)
 {
-    QObjectInputVisitor *qiv = to_qiv(v);
-    const char *str = get_keyval(qiv, name, errp);
-
-    if (!str) {
-        return false;
-    }
-    if (qemu_strtosz(str, NULL, obj) < 0) {
-        invalid_value(qiv, name, "size", errp);
-        return false;
-    }
-    return true;
+    return keyval_unsigned(v, name, true, obj, errp);
 }
 
 static bool qiv_type_bool(Visitor *v, const char *name, bool *obj,
