@@ -296,6 +296,38 @@ START_TEST(test_file_native_needs_direct)
 }
 END_TEST
 
+typedef struct BlockStatusCo {
+    BlockDriverState *bs;
+    int64_t offset, bytes, pnum;
+    int ret;
+    bool done;
+} BlockStatusCo;
+
+static void coroutine_fn block_status_co(void *opaque)
+{
+    BlockStatusCo *b = opaque;
+
+    b->ret = bdrv_co_block_status(b->bs, true, b->offset, b->bytes,
+                                  &b->pnum, NULL, NULL);
+    b->done = true;
+}
+
+/*
+ * Block status of the file node from a coroutine; asserts that it finished
+ * within qemu_coroutine_enter(), i.e. lseek ran directly on this thread
+ * without a yield for a thread-pool round trip.
+ */
+static int block_status_no_yield(BlockDriverState *bs, int64_t offset,
+                                 int64_t bytes, int64_t *pnum)
+{
+    BlockStatusCo b = { .bs = bs, .offset = offset, .bytes = bytes };
+
+    qemu_coroutine_enter(qemu_coroutine_create(block_status_co, &b));
+    ck_assert_msg(b.done, "file block status yielded (thread pool?)");
+    *pnum = b.pnum;
+    return b.ret;
+}
+
 START_TEST(test_file_seek_hole)
 {
     BlockDriverState *bs;
@@ -327,6 +359,36 @@ START_TEST(test_file_seek_hole)
     ck_assert(ret & BDRV_BLOCK_ZERO);
     ck_assert(ret & BDRV_BLOCK_EOF);
     ck_assert_int_eq(pnum, MiB - 260 * KiB);
+
+    /* the file node answers without leaving the block-layer thread */
+    file = bdrv_file_bs(bs);
+    ret = block_status_no_yield(file, 0, MiB, &pnum);
+    ck_assert_int_eq(ret & (BDRV_BLOCK_ZERO | BDRV_BLOCK_DATA),
+                     BDRV_BLOCK_ZERO);
+    ck_assert_int_eq(pnum, 256 * KiB);
+    ret = block_status_no_yield(file, 256 * KiB, MiB - 256 * KiB, &pnum);
+    ck_assert_int_eq(ret & (BDRV_BLOCK_ZERO | BDRV_BLOCK_DATA),
+                     BDRV_BLOCK_DATA);
+    ck_assert_int_eq(pnum, 4096);
+    ret = block_status_no_yield(file, 260 * KiB, MiB - 260 * KiB, &pnum);
+    ck_assert(ret & BDRV_BLOCK_ZERO);
+    ck_assert_int_eq(pnum, MiB - 260 * KiB);
+    bdrv_unref(bs);
+
+    /* data up to EOF: SEEK_HOLE finds the implicit hole at EOF */
+    fd = open(img, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, data, sizeof(data), MiB - 4096), 4096);
+    close(fd);
+    bs = open_ok(J("{\"driver\":\"file\",\"filename\":\"%s\"}", img));
+    ret = block_status_no_yield(bs, MiB - 8192, 8192, &pnum);
+    ck_assert_int_eq(ret & (BDRV_BLOCK_ZERO | BDRV_BLOCK_DATA),
+                     BDRV_BLOCK_ZERO);
+    ck_assert_int_eq(pnum, 4096);
+    ret = block_status_no_yield(bs, MiB - 4096, 4096, &pnum);
+    ck_assert_int_eq(ret & (BDRV_BLOCK_ZERO | BDRV_BLOCK_DATA),
+                     BDRV_BLOCK_DATA);
+    ck_assert_int_eq(pnum, 4096);
     bdrv_unref(bs);
 }
 END_TEST
