@@ -7,7 +7,9 @@
  * the first connection nor reconnects -- a lost connection fails the
  * pending and all later requests with EIO at once, which is what QEMU
  * does with the default reconnect-delay of 0), tls-creds, tls-hostname
- * and x-dirty-bitmap (refused: no TLS, no bitmap-as-allocation mode).
+ * and x-dirty-bitmap (refused: blockd has no TLS credentials objects,
+ * so tls-creds fails as QEMU fails for an unknown object id; there is no
+ * bitmap-as-allocation mode).
  *
  * Filenames, as QEMU spells them:
  *   nbd://HOST[:PORT]/EXPORT          (also nbd+tcp://)
@@ -293,8 +295,14 @@ static int nbd_do_open(BlockDriverState *bs, json_t *options, int flags,
                            errp)) {
         return -EINVAL;
     }
-    if (tls || tls_host) {
-        error_setg(errp, "TLS is not supported by the blockd NBD client");
+    if (tls) {
+        /* blockd has no TLS credentials objects, so none can be found */
+        error_setg(errp, "No TLS credentials with id '%s'", tls);
+        return -ENOTSUP;
+    }
+    if (tls_host) {
+        error_setg(errp, "tls-hostname is not supported by the blockd NBD "
+                   "client");
         return -ENOTSUP;
     }
     if (bitmap) {

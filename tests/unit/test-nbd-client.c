@@ -1097,7 +1097,9 @@ START_TEST(test_driver_options)
         const char *tail;
         const char *msg;
     } bad[] = {
-        { ", \"tls-creds\": \"tls0\"", "TLS is not supported" },
+        { ", \"tls-creds\": \"tls0\"",
+          "No TLS credentials with id 'tls0'" },
+        { ", \"tls-hostname\": \"h\"", "tls-hostname is not supported" },
         { ", \"x-dirty-bitmap\": \"b\"", "x-dirty-bitmap is not supported" },
         { ", \"export\": \"disk\", \"bogus\": 1",
           "doesn't support the option 'bogus'" },
