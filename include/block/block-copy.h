@@ -13,8 +13,10 @@
  * The background walk asks block status to turn zero/hole runs into
  * write_zeroes(MAY_UNMAP) on the target without reading them, chunks data
  * up to max_chunk (read/write) or 16 MiB (copy_range), runs up to
- * max_workers tasks in parallel within a bounce-buffer memory cap, and
- * calls the caller's hooks for rate limiting, pausing and cancelling.
+ * max_workers tasks in parallel within a bounce-buffer memory cap
+ * (max_mem, default BLOCK_COPY_MAX_MEM), and calls the caller's hooks for
+ * rate limiting, pausing and cancelling.  Read/write bounce buffers come
+ * from a small pool in the state and are reused (see docs/backup.md).
  * Copy offload (copy_file_range) is tried when enabled and disabled for
  * good at the first -ENOTSUP/-EXDEV/-EINVAL.
  *
@@ -48,7 +50,7 @@ typedef struct BlockCopyState BlockCopyState;
 #define BLOCK_COPY_MAX_WORKERS_LIMIT     INT_MAX
 #define BLOCK_COPY_MAX_BUFFER            (1 * MiB)
 #define BLOCK_COPY_MAX_COPY_RANGE        (16 * MiB)
-#define BLOCK_COPY_MAX_MEM               (128 * MiB)
+#define BLOCK_COPY_MAX_MEM               (24 * MiB)
 #define BLOCK_COPY_CBW_BUFFER_DEFAULT    (64 * MiB)
 
 typedef struct BlockCopyOptions {
@@ -60,7 +62,11 @@ typedef struct BlockCopyOptions {
     int max_workers;
     /* largest background task in bytes (0: default); >= cluster_size */
     int64_t max_chunk;
-    /* bounce buffer memory cap of the background tasks (0: default) */
+    /*
+     * bounce buffer memory cap of the background tasks (0: default); a
+     * task counts as max(its bytes, one read/write chunk), the size of a
+     * pooled buffer
+     */
     int64_t max_mem;
     /* write compressed clusters (target must support it) */
     bool compress;
@@ -103,6 +109,9 @@ typedef struct BlockCopyStats {
     uint64_t copy_range_fallbacks; /* copy_range failures -> read/write */
     int max_workers_seen;        /* highest number of parallel bg tasks */
     int64_t max_mem_seen;        /* highest bounce buffer use */
+    uint64_t buf_allocs;         /* bounce buffers allocated */
+    uint64_t buf_reuses;         /* bounce buffers taken from the pool */
+    guint buf_pooled_max;        /* most idle buffers the pool held */
 } BlockCopyStats;
 
 /*

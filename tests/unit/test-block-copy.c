@@ -820,6 +820,145 @@ START_TEST(test_run_limits_pause_stop)
 }
 END_TEST
 
+typedef struct SyncCopy {
+    BlockCopyState *bcs;
+    int64_t offset, bytes;
+    bool done;
+    int ret;
+} SyncCopy;
+
+static void coroutine_fn sync_copy_entry(void *opaque)
+{
+    SyncCopy *sc = opaque;
+    bool is_read;
+
+    sc->ret = block_copy(sc->bcs, sc->offset, sc->bytes, &is_read);
+    sc->done = true;
+}
+
+/* block_copy() from outside a coroutine */
+static int sync_copy(BlockCopyState *bcs, int64_t offset, int64_t bytes)
+{
+    SyncCopy sc = { .bcs = bcs, .offset = offset, .bytes = bytes };
+
+    qemu_coroutine_enter(qemu_coroutine_create(sync_copy_entry, &sc));
+    while (!sc.done) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+    return sc.ret;
+}
+
+/* A raw source of len random bytes (no zero runs), its data in *data. */
+static BlockDriverState *random_source(const char *path, int64_t len,
+                                       unsigned seed, uint8_t **data)
+{
+    g_autoptr(GRand) r = g_rand_new_with_seed(seed);
+    BlockDriverState *src;
+    BlockBackend *b;
+
+    create_raw(path, len);
+    src = open_raw(path);
+    b = blk_rw(src);
+    *data = g_malloc(len);
+    fill_random(r, *data, len);
+    ck_assert_int_eq(blk_pwrite(b, 0, len, *data, 0), 0);
+    blk_unref(b);
+    return src;
+}
+
+/*
+ * The bounce buffer pool: a background run of 32 read/write chunks with a
+ * cap of 4 chunks allocates at most 4 buffers and reuses them for the
+ * rest; the cap bounds the bytes in flight; a second run allocates
+ * nothing.  A synchronous copy (the CBW path) takes pooled buffers too.
+ */
+START_TEST(test_run_buffer_pool)
+{
+    int64_t chunk = 256 * KiB, len = 32 * chunk;
+    g_autofree char *a = tpath("src.img");
+    g_autofree char *c = tpath("tgt.img");
+    g_autofree uint8_t *data = NULL;
+    g_autofree uint8_t *got = g_malloc(len);
+    BlockCopyOptions opts = { .max_workers = 16, .max_chunk = chunk,
+                              .max_mem = 4 * chunk };
+    const BlockCopyStats *st;
+    BlockDriverState *src;
+    Harness h;
+
+    src = random_source(a, len, 11, &data);
+    create_raw(c, len);
+    harness_init(&h, src, open_raw(c), &opts,
+                 ON_CBW_ERROR_BREAK_GUEST_WRITE);
+    st = block_copy_stats(h.bcs);
+
+    harness_start_run(&h);
+    harness_wait_run(&h);
+    ck_assert_int_eq(h.run_ret, 0);
+    ck_assert_uint_eq(st->rw_bytes, len);
+    /* every chunk took one buffer: fresh or reused */
+    ck_assert_uint_eq(st->buf_allocs + st->buf_reuses, len / chunk);
+    ck_assert_uint_ge(st->buf_allocs, 1);
+    ck_assert_uint_le(st->buf_allocs, 4);
+    ck_assert_uint_ge(st->buf_reuses, len / chunk - 4);
+    ck_assert_uint_le(st->buf_pooled_max, 4);
+    /* the cap, not max_workers, bounded the concurrent bytes */
+    ck_assert_int_le(st->max_mem_seen, 4 * chunk);
+    read_all(h.tgt, got, len);
+    ck_assert(memcmp(got, data, len) == 0);
+
+    /* again: everything comes from the pool */
+    hbitmap_set(block_copy_dirty_bitmap(h.bcs), 0, len);
+    harness_start_run(&h);
+    harness_wait_run(&h);
+    ck_assert_int_eq(h.run_ret, 0);
+    ck_assert_uint_le(st->buf_allocs, 4);
+    ck_assert_uint_eq(st->buf_allocs + st->buf_reuses, 2 * len / chunk);
+
+    /* a synchronous copy of one chunk reuses a pooled buffer */
+    hbitmap_set(block_copy_dirty_bitmap(h.bcs), 0, chunk);
+    ck_assert_int_eq(sync_copy(h.bcs, 0, chunk), 0);
+    ck_assert_uint_le(st->buf_allocs, 4);
+    ck_assert_uint_eq(st->buf_allocs + st->buf_reuses, 2 * len / chunk + 1);
+    harness_cleanup(&h);
+}
+END_TEST
+
+/*
+ * The default memory cap: with the default options (64 workers, 1 MiB
+ * chunks) the bytes of bounce buffers in flight stay within
+ * BLOCK_COPY_MAX_MEM, and so do the buffers ever allocated.
+ */
+START_TEST(test_run_default_mem_cap)
+{
+    int64_t len = BLOCK_COPY_MAX_MEM + 8 * MiB;
+    g_autofree char *a = tpath("src.img");
+    g_autofree char *c = tpath("tgt.img");
+    g_autofree uint8_t *data = NULL;
+    BlockCopyOptions opts = { 0 };
+    const BlockCopyStats *st;
+    BlockDriverState *src;
+    Harness h;
+
+    ck_assert_int_lt(BLOCK_COPY_MAX_MEM,
+                     BLOCK_COPY_MAX_WORKERS_DEFAULT * BLOCK_COPY_MAX_BUFFER);
+    src = random_source(a, len, 12, &data);
+    create_raw(c, len);
+    harness_init(&h, src, open_raw(c), &opts,
+                 ON_CBW_ERROR_BREAK_GUEST_WRITE);
+    st = block_copy_stats(h.bcs);
+    harness_start_run(&h);
+    harness_wait_run(&h);
+    ck_assert_int_eq(h.run_ret, 0);
+    ck_assert_uint_eq(st->rw_bytes, len);
+    ck_assert_int_le(st->max_mem_seen, BLOCK_COPY_MAX_MEM);
+    ck_assert_uint_le(st->buf_allocs,
+                      BLOCK_COPY_MAX_MEM / BLOCK_COPY_MAX_BUFFER);
+    ck_assert_uint_eq(st->buf_allocs + st->buf_reuses,
+                      len / BLOCK_COPY_MAX_BUFFER);
+    harness_cleanup(&h);
+}
+END_TEST
+
 /* a failed copy leaves its clusters dirty; the next run retries them */
 START_TEST(test_run_error_and_retry)
 {
@@ -913,6 +1052,8 @@ static Suite *block_copy_suite(void)
     tcase_add_test(tc, test_cbw_under_rmw_write);
     tcase_add_test(tc, test_run_limits_pause_stop);
     tcase_add_test(tc, test_run_error_and_retry);
+    tcase_add_test(tc, test_run_buffer_pool);
+    tcase_add_test(tc, test_run_default_mem_cap);
     suite_add_tcase(s, tc);
     return s;
 }
