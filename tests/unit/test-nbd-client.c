@@ -1165,6 +1165,44 @@ START_TEST(test_driver_options)
 }
 END_TEST
 
+START_TEST(test_driver_inet)
+{
+    SocketAddress addr = { .type = SOCKET_ADDRESS_TYPE_INET };
+    g_autofree char *u = NULL;
+    g_autofree char *legacy = NULL;
+    g_autofree uint8_t *buf = g_malloc(4096);
+    BlockBackend *blk;
+    int port;
+
+    /* the same export, now on TCP with an ephemeral port */
+    nbd_server_shutdown();
+    addr.u.inet.host = (char *)"127.0.0.1";
+    addr.u.inet.port = (char *)"0";
+    ck_assert(nbd_server_start(&addr, NULL, NULL, 0, 10, &error_abort));
+    add_export("e-disk", "disk", "disk", true);
+    port = socket_local_port(nbd_server_listen_fd());
+    ck_assert_int_gt(port, 0);
+
+    u = g_strdup_printf("nbd://127.0.0.1:%d/disk", port);
+    blk = blk_new_open(u, "raw", NULL, BDRV_O_RDWR, &error_abort);
+    memset(buf, 0x19, 4096);
+    ck_assert_int_eq(blk_pwrite(blk, 8192, 4096, buf, 0), 0);
+    blk_unref(blk);
+    legacy = g_strdup_printf("nbd:127.0.0.1:%d:exportname=disk", port);
+    blk = blk_new_open(legacy, "raw", NULL, 0, &error_abort);
+    memset(buf, 0, 4096);
+    ck_assert_int_eq(blk_pread(blk, 8192, 4096, buf, 0), 0);
+    ck_assert(all_bytes(buf, 4096, 0x19));
+    blk_unref(blk);
+    g_free(u);
+    u = g_strdup_printf("nbd+tcp://127.0.0.1:%d", port);
+    /* no export in the URI: the default export "" does not exist */
+    ck_assert_ptr_null(blk_new_open(u, "raw", NULL, 0, NULL));
+    while (aio_poll(ctx, false)) {
+    }
+}
+END_TEST
+
 /* ---- qemu-storage-daemon as the server ---- */
 
 #define QSD "/usr/bin/qemu-storage-daemon"
@@ -1292,6 +1330,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_fake_limits_and_fallback);
     tcase_add_test(tc, test_driver_uri);
     tcase_add_test(tc, test_driver_options);
+    tcase_add_test(tc, test_driver_inet);
     tcase_add_test(tc, test_qsd_interop);
     suite_add_tcase(s, tc);
     return s;
