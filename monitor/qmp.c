@@ -14,6 +14,13 @@
  * executing, and the outermost loop picks the queued requests up after
  * the handler returns, so requests never run nested or out of order.
  *
+ * Start-up: the daemon creates monitors while it processes its command
+ * line, in order, and later options (--blockdev of a qcow2...) may poll
+ * the event loop.  It holds dispatch meanwhile (monitor_hold_dispatch), as
+ * QEMU runs no monitor command before its main loop: a client that
+ * connects early gets its greeting, but its commands wait until start-up
+ * is complete (monitor_release_dispatch).
+ *
  * Memory: a client is reference counted.  The fd handler and a running
  * request each hold a reference, so a client that hangs up mid-command is
  * closed at once (fd closed, queue dropped, chardev accepting again) but
@@ -60,6 +67,8 @@ static QmpCommandList *qmp_cmds;
 static GList *monitors;             /* MonitorQMP * */
 static GList *clients;              /* QmpClient *, open ones */
 static bool dispatching;
+/* > 0 while the daemon is starting up: requests are read and queued only. */
+static unsigned dispatch_hold;
 static QmpClient *cur_client;
 static void (*shutdown_fn)(void *opaque);
 static void *shutdown_opaque;
@@ -272,8 +281,8 @@ static void monitor_run_queue(void)
 {
     QmpClient *c;
 
-    if (dispatching) {
-        return;     /* the outer invocation will get to it */
+    if (dispatching || dispatch_hold) {
+        return;     /* the outer invocation (or the release) gets to it */
     }
     dispatching = true;
     while ((c = next_client_with_request())) {
@@ -293,6 +302,26 @@ static void monitor_run_queue(void)
         }
     }
     dispatching = false;
+}
+
+void monitor_hold_dispatch(void)
+{
+    dispatch_hold++;
+}
+
+void monitor_release_dispatch(void)
+{
+    GList *l;
+
+    assert(dispatch_hold > 0);
+    if (--dispatch_hold) {
+        return;
+    }
+    /* a client over its queue limit stopped being read: resume it */
+    for (l = clients; l; l = l->next) {
+        client_update_handlers(l->data);
+    }
+    monitor_run_queue();
 }
 
 QmpClient *monitor_cur_client(void)

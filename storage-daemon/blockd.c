@@ -487,6 +487,13 @@ int main(int argc, char *argv[])
     monitor_init_qmp(&qmp_commands);
     monitor_set_shutdown_handler(request_exit, NULL);
 
+    /*
+     * No QMP command runs before start-up is complete: options may poll
+     * the event loop (opening images), and a command run there would
+     * interleave with option processing (qemu-io's getopt would even
+     * restart our own argv scan).
+     */
+    monitor_hold_dispatch();
     process_options(argc, argv, false);
 
     if (pidfile_path && !write_pidfile(pidfile_path, &err)) {
@@ -494,6 +501,7 @@ int main(int argc, char *argv[])
         option_error(NULL, NULL, err);
     }
     daemonize_finish();
+    monitor_release_dispatch();
 
     /*
      * The main AioContext is a GSource of the default GMainContext; so

@@ -55,6 +55,14 @@ typedef struct MonitorQMP MonitorQMP;
 void monitor_init_qmp(QmpCommandList *cmds);
 const QmpCommandList *monitor_qmp_commands(void);
 
+/*
+ * Hold command dispatch (nesting): requests are still read and queued,
+ * and run in order once the last hold is released.  The daemon holds
+ * dispatch while it processes its command line.
+ */
+void monitor_hold_dispatch(void);
+void monitor_release_dispatch(void);
+
 /* A QMP monitor on chardev @chr ("Device 'x' is in use" if taken). */
 MonitorQMP *monitor_new_qmp(Chardev *chr, bool pretty, Error **errp);
 

@@ -165,6 +165,36 @@ START_TEST(test_greeting_negotiation)
 }
 END_TEST
 
+/* While dispatch is held (daemon start-up) requests queue, in order. */
+START_TEST(test_hold_dispatch)
+{
+    int fd;
+    g_autofree char *greeting = NULL;
+    g_autofree char *held = NULL;
+    g_autofree char *released = NULL;
+
+    setup();
+    monitor_hold_dispatch();
+    fd = connect_client(false);
+    greeting = recv_all(fd);
+    ck_assert(g_str_has_prefix(greeting, "{\"QMP\": "));
+    send_str(fd, "{\"execute\": \"qmp_capabilities\"}"
+             "{\"execute\": \"echo\", \"arguments\": {\"n\": 1}}");
+    held = recv_all(fd);
+    ck_assert_str_eq(held, "");
+    monitor_hold_dispatch();        /* holds nest */
+    monitor_release_dispatch();
+    ck_assert_str_eq(recv_all(fd), "");
+    monitor_release_dispatch();
+    released = recv_all(fd);
+    ck_assert_str_eq(released, "{\"return\": {}}\r\n"
+                     "{\"return\": {\"n\": 1}}\r\n");
+    close(fd);
+    drain();
+    teardown();
+}
+END_TEST
+
 START_TEST(test_parse_errors_and_joined)
 {
     int fd;
@@ -376,6 +406,7 @@ static Suite *monitor_suite(void)
     TCase *tc = tcase_create("qmp");
 
     tcase_add_test(tc, test_greeting_negotiation);
+    tcase_add_test(tc, test_hold_dispatch);
     tcase_add_test(tc, test_parse_errors_and_joined);
     tcase_add_test(tc, test_events);
     tcase_add_test(tc, test_no_nesting_or_reordering);
