@@ -17,32 +17,6 @@
 #include "tools/blockd-img.h"
 #include <getopt.h>
 
-static void help(void)
-{
-    printf("blockd-img version " BLOCKD_VERSION "\n"
-           "usage: blockd-img [standard options] command [command options]\n"
-           "BlockD disk image utility (qemu-img compatible)\n"
-           "\n"
-           "Command syntax:\n"
-           "  check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] "
-           "filename\n"
-           "  compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] filename1 "
-           "filename2\n"
-           "  convert [-c] [-p] [-q] [-n] [-f fmt] [-O output_fmt] "
-           "[-B backing_file [-F backing_fmt]] [-o options] [-S sparse_size] "
-           "[-m num_coroutines] [-W] filename [filename2 [...]] "
-           "output_filename\n"
-           "  create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
-           "[-o options] filename [size]\n"
-           "  info [-f fmt] [--output=ofmt] [--backing-chain] [-U] "
-           "filename\n"
-           "  map [-f fmt] [--output=ofmt] [--start-offset=OFFSET] "
-           "[--max-length=LEN] [-U] filename\n"
-           "  resize [-f fmt] [--shrink] [-q] filename [+ | -]size\n"
-           "\n"
-           "Supported formats: raw qcow2\n");
-}
-
 /* ---- create ---- */
 
 /* qemu-img prints the create options in its option list order */
@@ -190,7 +164,7 @@ int img_cmd_create(int argc, char **argv)
                             NULL)) != -1) {
         switch (c) {
         case 'h':
-            help();
+            img_help();
             return 0;
         case 'F':
             backing_fmt = optarg;
@@ -516,7 +490,7 @@ int img_cmd_info(int argc, char **argv)
                             NULL)) != -1) {
         switch (c) {
         case 'h':
-            help();
+            img_help();
             return 0;
         case 'f':
             fmt = optarg;
@@ -608,7 +582,7 @@ int img_cmd_resize(int argc, char **argv)
                             NULL)) != -1) {
         switch (c) {
         case 'h':
-            help();
+            img_help();
             return 0;
         case 'f':
             fmt = optarg;
@@ -709,7 +683,7 @@ int main(int argc, char **argv)
     }
     cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
-        help();
+        img_help();
         return 0;
     }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {

@@ -30,6 +30,9 @@ int img_cmd_resize(int argc, char **argv);
 
 /* img-common.c */
 
+/* The usage text (`blockd-img --help`, or any subcommand's -h) */
+void img_help(void);
+
 /* "Try 'blockd-img --help' ..." after an error line; returns 1 */
 int img_usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 /* getopt returned '?' or ':' (option string starts with ':'); returns 1 */

@@ -143,6 +143,7 @@ int img_cmd_check(int argc, char **argv)
                             NULL)) != -1) {
         switch (c) {
         case 'h':
+            img_help();
             return 0;
         case 'f':
             fmt = optarg;

@@ -12,6 +12,32 @@
 #include "qemu/cutils.h"
 #include "tools/blockd-img.h"
 
+void img_help(void)
+{
+    printf("blockd-img version " BLOCKD_VERSION "\n"
+           "usage: blockd-img [standard options] command [command options]\n"
+           "BlockD disk image utility (qemu-img compatible)\n"
+           "\n"
+           "Command syntax:\n"
+           "  check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] "
+           "filename\n"
+           "  compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] filename1 "
+           "filename2\n"
+           "  convert [-c] [-p] [-q] [-n] [-f fmt] [-O output_fmt] "
+           "[-B backing_file [-F backing_fmt]] [-o options] [-S sparse_size] "
+           "[-m num_coroutines] [-W] filename [filename2 [...]] "
+           "output_filename\n"
+           "  create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
+           "[-o options] filename [size]\n"
+           "  info [-f fmt] [--output=ofmt] [--backing-chain] [-U] "
+           "filename\n"
+           "  map [-f fmt] [--output=ofmt] [--start-offset=OFFSET] "
+           "[--max-length=LEN] [-U] filename\n"
+           "  resize [-f fmt] [--shrink] [-q] filename [+ | -]size\n"
+           "\n"
+           "Supported formats: raw qcow2\n");
+}
+
 int img_usage_error(const char *fmt, ...)
 {
     g_autofree char *msg = NULL;

@@ -384,6 +384,7 @@ int img_cmd_convert(int argc, char **argv)
                             long_options, NULL)) != -1) {
         switch (c) {
         case 'h':
+            img_help();
             return 0;
         case 'f':
             fmt = optarg;

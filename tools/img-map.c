@@ -157,6 +157,7 @@ int img_cmd_map(int argc, char **argv)
                             NULL)) != -1) {
         switch (c) {
         case 'h':
+            img_help();
             return 0;
         case 'f':
             fmt = optarg;
@@ -436,6 +437,7 @@ int img_cmd_compare(int argc, char **argv)
                             NULL)) != -1) {
         switch (c) {
         case 'h':
+            img_help();
             return 0;
         case 'f':
             fmt1 = optarg;
