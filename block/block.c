@@ -1164,6 +1164,20 @@ static void bdrv_close(BlockDriverState *bs)
     assert(!bs->parents);
     bs->closing = true;
     bdrv_drain(bs);
+    /*
+     * As QEMU: whatever was written through this node reaches the disk
+     * when it is closed (blockdev-del, daemon exit).  This is what makes a
+     * backup target durable; the job itself does not flush it.
+     */
+    if (bs->drv) {
+        int ret = bdrv_flush(bs);
+
+        if (ret < 0) {
+            warn_report("Failed to flush node '%s' on close: %s",
+                        bs->node_name, strerror(-ret));
+        }
+        bdrv_drain(bs);
+    }
     trace(bdrv_close, "bs %p node %s", bs, bs->node_name);
     if (bs->drv && bs->drv->bdrv_close) {
         bs->drv->bdrv_close(bs);

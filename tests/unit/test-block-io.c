@@ -128,6 +128,12 @@ static int coroutine_fn mem_pdiscard(BlockDriverState *bs, int64_t offset,
     return 0;
 }
 
+static int coroutine_fn mem_flush_to_disk(BlockDriverState *bs)
+{
+    log_call("f", 0, 0);
+    return 0;
+}
+
 static int64_t coroutine_fn mem_getlength(BlockDriverState *bs)
 {
     return ((MemState *)bs->opaque)->size;
@@ -143,6 +149,7 @@ static BlockDriver bdrv_test_mem = {
     .bdrv_co_pwritev = mem_pwritev,
     .bdrv_co_pwrite_zeroes = mem_pwrite_zeroes,
     .bdrv_co_pdiscard = mem_pdiscard,
+    .bdrv_co_flush_to_disk = mem_flush_to_disk,
     .bdrv_co_getlength = mem_getlength,
 };
 
@@ -712,6 +719,39 @@ START_TEST(test_drain)
 }
 END_TEST
 
+/*
+ * Closing a node flushes what was written through it (as QEMU's
+ * bdrv_close): that is when a backup target becomes durable.  A node that
+ * was not written since its last flush is not flushed again.
+ */
+START_TEST(test_close_flushes)
+{
+    BlockDriverState *bs = open_json("{\"driver\":\"test-mem\"}");
+    BlockBackend *blk = blk_for(bs);
+    uint8_t buf[512] = { 1 };
+
+    ck_assert_int_eq(blk_pwrite(blk, 0, 512, buf, 0), 0);
+    blk_unref(blk);
+    ck_assert_uint_eq(drv_log->len, 1);
+    bdrv_unref(bs);
+    ck_assert_uint_eq(drv_log->len, 2);
+    ck_assert_str_eq(log_at(0), "w:0:512");
+    ck_assert_str_eq(log_at(1), "f:0:0");
+
+    g_ptr_array_set_size(drv_log, 0);
+    bs = open_json("{\"driver\":\"test-mem\"}");
+    blk = blk_for(bs);
+    ck_assert_int_eq(blk_pwrite(blk, 0, 512, buf, 0), 0);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    ck_assert_int_eq(blk_pread(blk, 0, 512, buf, 0), 0);
+    blk_unref(blk);
+    bdrv_unref(bs);
+    ck_assert_uint_eq(drv_log->len, 3);
+    ck_assert_str_eq(log_at(1), "f:0:0");
+    ck_assert_str_eq(log_at(2), "r:0:512");
+}
+END_TEST
+
 static Suite *block_io_suite(void)
 {
     Suite *s = suite_create("block-io");
@@ -729,6 +769,7 @@ static Suite *block_io_suite(void)
     tcase_add_test(tc, test_read_only_and_perm);
     tcase_add_test(tc, test_block_status_chain);
     tcase_add_test(tc, test_drain);
+    tcase_add_test(tc, test_close_flushes);
     suite_add_tcase(s, tc);
     return s;
 }
