@@ -196,9 +196,11 @@ static int coroutine_fn backup_run(Job *job, Error **errp)
         error_setg_errno(errp, -ret, "Copy-before-write failed, the "
                          "snapshot is broken");
     }
-    if (ret == 0 && !job_is_cancelled(job)) {
-        ret = bdrv_co_flush(s->target_bs);
-    }
+    /*
+     * No flush here, as in QEMU: the target is flushed when it is closed
+     * (blockdev-del, daemon exit).  A flush before BLOCK_JOB_COMPLETED
+     * doubled the time of a page-cache backup (docs/backup.md).
+     */
     return ret;
 }
 
@@ -278,19 +280,6 @@ static int64_t backup_calculate_cluster_size(BlockDriverState *target,
         cs = MAX(cs, bdi.cluster_size);
     }
     return cs;
-}
-
-/* Offload by default only where copy_file_range is safe: raw on files */
-static bool backup_copy_range_default(BlockDriverState *bs,
-                                      BlockDriverState *target)
-{
-    BlockDriverState *sf = bdrv_file_bs(bs);
-    BlockDriverState *tf = bdrv_file_bs(target);
-
-    return !strcmp(bdrv_get_format_name(bs), "raw") &&
-           !strcmp(bdrv_get_format_name(target), "raw") &&
-           sf && tf && !strcmp(bdrv_get_format_name(sf), "file") &&
-           !strcmp(bdrv_get_format_name(tf), "file");
 }
 
 BlockJob *backup_job_create(const char *job_id, BlockDriverState *bs,
@@ -411,9 +400,13 @@ BlockJob *backup_job_create(const char *job_id, BlockDriverState *bs,
     s->cluster_size = cluster_size;
 
     bco.cluster_size = cluster_size;
-    bco.use_copy_range = perf && perf->has_use_copy_range ?
-                         perf->use_copy_range :
-                         backup_copy_range_default(bs, target);
+    /*
+     * QEMU's default: read/write.  On filesystems without reflink
+     * copy_file_range is an in-kernel splice copy that is slower than
+     * read/write through the page cache (docs/backup.md, issue 8).
+     */
+    bco.use_copy_range = perf && perf->has_use_copy_range &&
+                         perf->use_copy_range;
     bco.max_workers = max_workers;
     bco.max_chunk = max_chunk;
     bco.compress = opts->compress;

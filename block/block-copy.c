@@ -347,14 +347,58 @@ static int coroutine_fn write_zeroes(BlockCopyState *s, int64_t offset,
                                  s->write_flags | BDRV_REQ_MAY_UNMAP);
 }
 
+/* End of the run of clusters from pos that are all zero or all data. */
+static int64_t same_kind_run(BlockCopyState *s, const uint8_t *buf,
+                             int64_t pos, int64_t bytes, bool *zero)
+{
+    int64_t end = MIN(pos + s->cluster_size, bytes);
+
+    *zero = buffer_is_zero(buf + pos, end - pos);
+    while (end < bytes) {
+        int64_t n = MIN(s->cluster_size, bytes - end);
+
+        if (buffer_is_zero(buf + end, n) != *zero) {
+            break;
+        }
+        end += n;
+    }
+    return end;
+}
+
+/*
+ * Write a buffer of old data to the target, cluster by cluster: runs of
+ * zero clusters become write_zeroes (nothing at all where the target
+ * reads zeroes already), the rest is written as data.  Like
+ * cp --sparse=always, this keeps written zeroes of the source out of the
+ * target's allocation and saves their page-cache copy.
+ */
 static int coroutine_fn write_buffer(BlockCopyState *s, int64_t offset,
                                      int64_t bytes, void *buf)
 {
-    if (!s->compress && buffer_is_zero(buf, bytes)) {
-        return write_zeroes(s, offset, bytes);
+    int64_t pos = 0;
+
+    if (s->compress) {
+        s->stats.rw_bytes += bytes;
+        return bdrv_co_pwrite(s->target, offset, bytes, buf, s->write_flags);
     }
-    s->stats.rw_bytes += bytes;
-    return bdrv_co_pwrite(s->target, offset, bytes, buf, s->write_flags);
+    while (pos < bytes) {
+        bool zero;
+        int64_t end = same_kind_run(s, buf, pos, bytes, &zero);
+        int ret;
+
+        if (zero) {
+            ret = write_zeroes(s, offset + pos, end - pos);
+        } else {
+            s->stats.rw_bytes += end - pos;
+            ret = bdrv_co_pwrite(s->target, offset + pos, end - pos,
+                                 (uint8_t *)buf + pos, s->write_flags);
+        }
+        if (ret < 0) {
+            return ret;
+        }
+        pos = end;
+    }
+    return 0;
 }
 
 /* Copy [offset, offset + bytes) with method. */

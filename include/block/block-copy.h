@@ -50,7 +50,7 @@ typedef struct BlockCopyState BlockCopyState;
 #define BLOCK_COPY_MAX_WORKERS_LIMIT     INT_MAX
 #define BLOCK_COPY_MAX_BUFFER            (1 * MiB)
 #define BLOCK_COPY_MAX_COPY_RANGE        (16 * MiB)
-#define BLOCK_COPY_MAX_MEM               (24 * MiB)
+#define BLOCK_COPY_MAX_MEM               (8 * MiB)
 #define BLOCK_COPY_CBW_BUFFER_DEFAULT    (64 * MiB)
 
 typedef struct BlockCopyOptions {
