@@ -7,6 +7,12 @@
  * internal snapshot): it is never modified in place.  A shared L2 table is
  * copied to a new cluster before its entries change, and a shared data
  * cluster is rewritten elsewhere (see qcow2.c).
+ *
+ * In-flight allocations: an allocating write registers the guest clusters
+ * it is about to map before it drops s->lock for its data write, and
+ * removes the record once their L2 entries are set (or the write failed).
+ * Whatever rewrites L2 entries here (zeroize, discard, preallocation), and
+ * the write paths in qcow2.c, wait for the overlapping records first.
  */
 #include "qemu/osdep.h"
 #include "block/qcow2.h"
@@ -149,6 +155,52 @@ int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
 out:
     *bytes = MIN(*bytes, (n << s->cluster_bits) - in_cluster);
     return 0;
+}
+
+void qcow2_alloc_in_flight_add(BDRVQcow2State *s, Qcow2InFlightAlloc *a,
+                               uint64_t start, uint64_t end, uint64_t host)
+{
+    assert(start < end);
+    a->start = start;
+    a->end = end;
+    a->host = host;
+    qemu_co_queue_init(&a->waiters);
+    a->next = s->allocs_in_flight;
+    s->allocs_in_flight = a;
+}
+
+void qcow2_alloc_in_flight_remove(BDRVQcow2State *s, Qcow2InFlightAlloc *a)
+{
+    Qcow2InFlightAlloc **p = &s->allocs_in_flight;
+
+    while (*p != a) {
+        assert(*p);
+        p = &(*p)->next;
+    }
+    *p = a->next;
+    a->next = NULL;
+    /* the waiters re-check the list (and re-take s->lock) after we yield */
+    qemu_co_queue_restart_all(&a->waiters);
+}
+
+void coroutine_fn qcow2_wait_for_allocations(BlockDriverState *bs,
+                                             uint64_t offset,
+                                             uint64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t start = qcow2_start_of_cluster(s, offset);
+    uint64_t end = bytes > UINT64_MAX - offset ? UINT64_MAX : offset + bytes;
+    Qcow2InFlightAlloc *a;
+
+    qemu_co_mutex_assert_locked(&s->lock);
+restart:
+    for (a = s->allocs_in_flight; a; a = a->next) {
+        if (a->start < end && start < a->end) {
+            /* a is gone when we wake up: start over */
+            qemu_co_queue_wait(&a->waiters, &s->lock);
+            goto restart;
+        }
+    }
 }
 
 int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size)
@@ -462,12 +514,14 @@ static int coroutine_fn rewrite_entries(BlockDriverState *bs,
 int coroutine_fn qcow2_cluster_zeroize(BlockDriverState *bs, uint64_t offset,
                                        uint64_t bytes, bool unmap)
 {
+    qcow2_wait_for_allocations(bs, offset, bytes);
     return rewrite_entries(bs, offset, offset + bytes, unmap ? 1 : 0);
 }
 
 int coroutine_fn qcow2_cluster_discard(BlockDriverState *bs, uint64_t offset,
                                        uint64_t bytes, bool full_discard)
 {
+    qcow2_wait_for_allocations(bs, offset, bytes);
     return rewrite_entries(bs, offset, offset + bytes,
                            full_discard ? 3 : 2);
 }
@@ -480,6 +534,9 @@ int coroutine_fn qcow2_preallocate_metadata(BlockDriverState *bs,
     int ret;
 
     start = qcow2_start_of_cluster(s, start);
+    if (start < end) {
+        qcow2_wait_for_allocations(bs, start, end - start);
+    }
     while (start < end) {
         uint64_t *table;
         int index, i, n, k;

@@ -3,12 +3,37 @@
  * request path (read, write, compressed write, write zeroes, discard,
  * block status), flush, resize and the BlockDriver table.
  *
- * Reads and in-place overwrites look up the mapping under s->lock and do
- * the data I/O without it.  Writes that need new clusters (first write,
- * a shared cluster, a compressed or zero cluster) hold the lock through
- * allocation, copy-on-write of the partial head/tail clusters, the data
- * write and the L2 update, so two allocating writes can never race for
- * the same guest cluster.  See qcow2.h for the on-disk write order.
+ * Locking rules (s->lock, a CoMutex, protects every piece of metadata:
+ * L1 table, both caches, refcount table, free-space indexes, the list of
+ * in-flight allocations):
+ *
+ * - Reads and in-place overwrites (NORMAL cluster with COPIED) look the
+ *   mapping up under the lock and drop it around the data I/O
+ *   (data_cluster_io).  A read may thus see the mapping an allocating
+ *   write is about to replace: that write has not completed yet.
+ * - An allocating write (first write, a shared, compressed or zero
+ *   cluster) runs write_allocate(): under the lock it reads the old L2
+ *   entries, allocates the host clusters (refcounts first), reads the
+ *   old content of the partial head/tail clusters (copy-on-write) and
+ *   registers an in-flight allocation (Qcow2InFlightAlloc: guest range,
+ *   host offset).  It drops the lock for the data write only, then takes
+ *   it again, gets the L2 table again (it may have been evicted), sets
+ *   the entries (the L2 cache depends on the refcount cache), frees the
+ *   old clusters, removes the record and wakes its waiters.  On failure
+ *   the new clusters are freed instead.
+ * - Whatever changes the mapping of guest clusters (allocating writes,
+ *   any write to a cluster not yet mapped, write zeroes, discard,
+ *   compressed writes, resize, close) first waits under the lock in
+ *   qcow2_wait_for_allocations() until no record overlaps its range, and
+ *   looks the mapping up only afterwards; it holds the lock from that
+ *   look-up to its own registration or L2 update, so two allocating
+ *   writes never allocate the same guest cluster.  A request only waits
+ *   while it owns no record, so waits cannot form a cycle.
+ * - Data I/O without the lock counts in s->data_io_in_flight: clusters
+ *   freed meanwhile are not reused until it drops to zero (a read may
+ *   still be reading a cluster that a concurrent discard freed).
+ *
+ * See qcow2.h for the on-disk write order.
  *
  * The header is never rewritten as a whole on an existing image: single
  * fields are updated in place, so header extensions we do not interpret
@@ -570,7 +595,14 @@ static int coroutine_fn qcow2_co_flush_to_os(BlockDriverState *bs)
 static void coroutine_fn qcow2_close_entry(void *opaque)
 {
     BlockDriverState *bs = opaque;
-    int ret = qcow2_co_flush_to_os(bs);
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    /* the block layer drained us; any allocation still linking waits */
+    qemu_co_mutex_lock(&s->lock);
+    qcow2_wait_for_allocations(bs, 0, UINT64_MAX);
+    qemu_co_mutex_unlock(&s->lock);
+    ret = qcow2_co_flush_to_os(bs);
 
     if (ret == 0) {
         ret = bdrv_co_flush(bs->file->bs);
@@ -809,9 +841,48 @@ static int coroutine_fn check_writable(BlockDriverState *bs)
 }
 
 /*
+ * Point the L2 entries of the @n guest clusters from @start at the new
+ * host clusters from @host, after the data write.  The table is fetched
+ * again: it may have left the cache while s->lock was dropped.  Nobody
+ * changed these entries meanwhile (they wait for our in-flight record),
+ * so they still hold @old.
+ */
+static int coroutine_fn link_new_clusters(BlockDriverState *bs,
+                                          uint64_t start, int64_t n,
+                                          uint64_t host, const uint64_t *old)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t *table;
+    int index, i, ret;
+
+    ret = qcow2_get_l2_for_write(bs, start, &table, &index);
+    if (ret < 0) {
+        return ret;
+    }
+    /* the new refcounts reach the disk before these entries */
+    ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
+                                     s->refcount_block_cache);
+    if (ret < 0) {
+        qcow2_cache_put(s->l2_table_cache, (void **)&table);
+        return ret;
+    }
+    for (i = 0; i < n; i++) {
+        assert(GUINT64_FROM_BE(table[index + i]) == old[i]);
+        table[index + i] = GUINT64_TO_BE((host + ((uint64_t)i <<
+                                                  s->cluster_bits)) |
+                                         QCOW_OFLAG_COPIED);
+    }
+    qcow2_cache_entry_mark_dirty(s->l2_table_cache, table);
+    qcow2_cache_put(s->l2_table_cache, (void **)&table);
+    return 0;
+}
+
+/*
  * Write [offset, offset + bytes) (within one L2 table) to newly allocated
  * clusters, copying the rest of the first and last cluster from the old
- * content.  Called with s->lock held.
+ * content.  Called with s->lock held, after waiting for the in-flight
+ * allocations of the range; the lock is dropped around the data write
+ * (see the locking rules at the top of this file).
  */
 static int coroutine_fn write_allocate(BlockDriverState *bs, uint64_t offset,
                                        uint64_t bytes, QEMUIOVector *qiov,
@@ -823,9 +894,9 @@ static int coroutine_fn write_allocate(BlockDriverState *bs, uint64_t offset,
     uint64_t cend = QEMU_ALIGN_UP(end, (uint64_t)s->cluster_size);
     int64_t n = (cend - start) >> s->cluster_bits;
     uint64_t head = offset - start, tail = cend - end;
-    g_autofree uint8_t *head_buf = NULL;
-    g_autofree uint8_t *tail_buf = NULL;
     g_autofree uint64_t *old = NULL;
+    Qcow2InFlightAlloc alloc;
+    uint8_t *head_buf = NULL, *tail_buf = NULL;
     QEMUIOVector wq;
     uint64_t *table;
     int64_t host;
@@ -840,10 +911,10 @@ static int coroutine_fn write_allocate(BlockDriverState *bs, uint64_t offset,
     for (i = 0; i < n; i++) {
         old[i] = GUINT64_FROM_BE(table[index + i]);
     }
+    qcow2_cache_put(s->l2_table_cache, (void **)&table);
     host = qcow2_alloc_clusters(bs, n);
     if (host < 0) {
-        ret = host;
-        goto out_put;
+        return host;
     }
     qemu_iovec_init(&wq, qiov->niov + 2);
     if (head) {
@@ -863,45 +934,40 @@ static int coroutine_fn write_allocate(BlockDriverState *bs, uint64_t offset,
         }
         qemu_iovec_add(&wq, tail_buf, tail);
     }
+
+    qcow2_alloc_in_flight_add(s, &alloc, start, cend, host);
+    qcow2_data_io_begin(s);
+    qemu_co_mutex_unlock(&s->lock);
     BLKDBG_EVENT(bs->file, BLKDBG_WRITE_AIO);
     ret = bdrv_co_pwritev(bs->file, host, n << s->cluster_bits, &wq, 0);
-    if (ret < 0) {
-        goto out_free;
+    qemu_co_mutex_lock(&s->lock);
+    qcow2_data_io_end(s);
+
+    if (ret == 0 && s->corrupt_signalled) {
+        /* no metadata updates on a corrupt image: the clusters leak */
+        ret = -EIO;
+        qcow2_alloc_in_flight_remove(s, &alloc);
+        goto out;
     }
-    /* the new refcounts reach the disk before these entries */
-    ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
-                                     s->refcount_block_cache);
-    if (ret < 0) {
-        goto out_free;
+    if (ret == 0) {
+        ret = link_new_clusters(bs, start, n, host, old);
     }
-    for (i = 0; i < n; i++) {
-        table[index + i] = GUINT64_TO_BE((host + ((uint64_t)i <<
-                                                  s->cluster_bits)) |
-                                         QCOW_OFLAG_COPIED);
-    }
-    qcow2_cache_entry_mark_dirty(s->l2_table_cache, table);
-    qcow2_cache_put(s->l2_table_cache, (void **)&table);
-    qemu_iovec_destroy(&wq);
-    qemu_vfree(head_buf);
-    qemu_vfree(tail_buf);
-    head_buf = tail_buf = NULL;
-    /* drop what the old entries referenced (shared, compressed, zero) */
-    for (i = 0; i < n; i++) {
-        ret = qcow2_free_any_cluster(bs, old[i]);
-        if (ret < 0) {
-            return ret;
+    if (ret == 0) {
+        /* drop what the old entries referenced (shared, compressed, zero) */
+        for (i = 0; i < n && ret == 0; i++) {
+            ret = qcow2_free_any_cluster(bs, old[i]);
         }
+        qcow2_alloc_in_flight_remove(s, &alloc);
+        goto out;
     }
-    return 0;
+    qcow2_alloc_in_flight_remove(s, &alloc);
 
 out_free:
+    qcow2_free_clusters(bs, host, n << s->cluster_bits);
+out:
     qemu_iovec_destroy(&wq);
     qemu_vfree(head_buf);
     qemu_vfree(tail_buf);
-    head_buf = tail_buf = NULL;
-    qcow2_free_clusters(bs, host, n << s->cluster_bits);
-out_put:
-    qcow2_cache_put(s->l2_table_cache, (void **)&table);
     return ret;
 }
 
@@ -917,9 +983,15 @@ static int coroutine_fn qcow2_write(BlockDriverState *bs, uint64_t offset,
     }
     qemu_co_mutex_lock(&s->lock);
     while (bytes > 0) {
-        uint64_t n = bytes, host, l2_entry;
+        /* one L2 table at a time: that is what one look-up covers */
+        uint64_t in_table = ((uint64_t)(s->l2_size -
+                                        qcow2_l2_index(s, offset)) <<
+                             s->cluster_bits) -
+                            qcow2_offset_into_cluster(s, offset);
+        uint64_t n = MIN(bytes, in_table), host, l2_entry;
         Qcow2ClusterType type;
 
+        qcow2_wait_for_allocations(bs, offset, n);
         ret = qcow2_get_host_offset(bs, offset, &n, &host, &type, &l2_entry);
         if (ret < 0) {
             break;
@@ -972,6 +1044,7 @@ static int coroutine_fn write_compressed_cluster(BlockDriverState *bs,
         return ret;
     }
     qemu_co_mutex_lock(&s->lock);
+    qcow2_wait_for_allocations(bs, offset, bytes);
     ret = qcow2_get_l2_for_write(bs, offset, &table, &index);
     if (ret < 0) {
         goto out;
@@ -1059,14 +1132,23 @@ static int coroutine_fn get_host_offset_co(BlockDriverState *bs,
     return ret;
 }
 
-/* true if [offset, offset + bytes) of one cluster already reads as zero */
+/*
+ * true if [offset, offset + bytes) of one cluster already reads as zero
+ * (once no allocation of it is in flight: a write zeroes must not skip a
+ * cluster whose data write is under way)
+ */
 static int coroutine_fn range_is_zero(BlockDriverState *bs, uint64_t offset,
                                       uint64_t bytes)
 {
-    uint64_t n = bytes, host;
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t n = bytes, host, l2_entry;
     Qcow2ClusterType type;
-    int ret = get_host_offset_co(bs, offset, &n, &host, &type);
+    int ret;
 
+    qemu_co_mutex_lock(&s->lock);
+    qcow2_wait_for_allocations(bs, offset, bytes);
+    ret = qcow2_get_host_offset(bs, offset, &n, &host, &type, &l2_entry);
+    qemu_co_mutex_unlock(&s->lock);
     if (ret < 0) {
         return ret;
     }
@@ -1264,6 +1346,8 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
         return ret;
     }
     qemu_co_mutex_lock(&s->lock);
+    /* the L1 table and the header change under every allocation */
+    qcow2_wait_for_allocations(bs, 0, UINT64_MAX);
     ret = qcow2_grow_l1_table(bs, qcow2_l1_entries_for(s->cluster_bits,
                                                        offset));
     if (ret < 0) {

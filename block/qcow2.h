@@ -26,10 +26,15 @@
  * endian; the cached L2 tables and refcount blocks are kept big endian, as
  * on disk.
  *
- * Locking: s->lock (CoMutex) protects all metadata.  Data I/O to clusters
- * that are already allocated runs without the lock; such requests are
- * counted in s->data_io_in_flight and clusters freed meanwhile are not
- * handed out again until the count drops to zero.
+ * Locking: s->lock (CoMutex) protects all metadata.  Data I/O runs
+ * without the lock: reads and in-place overwrites of allocated clusters,
+ * and the data write of an allocating write, which is registered as an
+ * in-flight allocation (Qcow2InFlightAlloc) until its L2 entries are set.
+ * Every request that changes the mapping of guest clusters first waits
+ * for the in-flight allocations overlapping its range.  All data I/O
+ * without the lock is counted in s->data_io_in_flight, and clusters freed
+ * meanwhile are not handed out again until the count drops to zero.  The
+ * rules in full are at the top of qcow2.c.
  */
 #ifndef BLOCK_QCOW2_H
 #define BLOCK_QCOW2_H
@@ -167,6 +172,21 @@ typedef struct Qcow2UnknownExt {
     uint32_t len;
 } Qcow2UnknownExt;
 
+/*
+ * An allocating write between the allocation of its host clusters and the
+ * update of the L2 entries of guest clusters [start, end) (cluster
+ * aligned), while s->lock is dropped for its data write.  Lives on the
+ * writer's stack, linked in s->allocs_in_flight; requests that change the
+ * mapping of an overlapping guest cluster wait on @waiters.
+ */
+typedef struct Qcow2InFlightAlloc {
+    uint64_t start;
+    uint64_t end;
+    uint64_t host;             /* first new host cluster */
+    CoQueue waiters;
+    struct Qcow2InFlightAlloc *next;
+} Qcow2InFlightAlloc;
+
 typedef struct BDRVQcow2State {
     int qcow_version;
     int cluster_bits;
@@ -212,6 +232,7 @@ typedef struct BDRVQcow2State {
     int64_t free_byte_offset;      /* compressed data packing, 0 = none */
     unsigned data_io_in_flight;
     int64_t deferred_free_index;   /* -1: nothing freed while in flight */
+    Qcow2InFlightAlloc *allocs_in_flight;  /* under s->lock */
 
     /* the last decompressed cluster */
     uint8_t *cluster_cache;
@@ -330,6 +351,18 @@ int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
 int coroutine_fn qcow2_get_l2_for_write(BlockDriverState *bs,
                                         uint64_t offset, uint64_t **table,
                                         int *index);
+/*
+ * In-flight allocations (caller holds s->lock).  wait_for_allocations
+ * returns once no in-flight allocation overlaps the guest clusters of
+ * [offset, offset + bytes) (bytes may run past the end: "everything");
+ * s->lock is dropped while it waits, so look the mapping up afterwards.
+ */
+void qcow2_alloc_in_flight_add(BDRVQcow2State *s, Qcow2InFlightAlloc *a,
+                               uint64_t start, uint64_t end, uint64_t host);
+void qcow2_alloc_in_flight_remove(BDRVQcow2State *s, Qcow2InFlightAlloc *a);
+void coroutine_fn qcow2_wait_for_allocations(BlockDriverState *bs,
+                                             uint64_t offset,
+                                             uint64_t bytes);
 int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs,
                                      uint64_t min_size);
 /* whole-cluster operations on [offset, offset + bytes), cluster aligned */
