@@ -144,9 +144,9 @@ def make_source(path, size, seed=SEED):
 def fsync_time(path):
     """Seconds an fsync of path takes (its dirty page cache written back).
 
-    BLOCK_JOB_COMPLETED does not promise a durable target in QEMU (the
-    target is flushed when it is closed), blockd may flush before it; the
-    'durable' figures add this fsync so both mean the same thing.
+    BLOCK_JOB_COMPLETED does not promise a durable target (neither QEMU
+    nor blockd flush it before; both flush when it is closed); the
+    'durable' figures add this fsync: time until the backup is on disk.
     """
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -714,7 +714,7 @@ def main():
                    help='blockd build directory (default build)')
     p.add_argument('--quick', action='store_true',
                    help='256 MiB source, 3 s fio runs (about 2 minutes)')
-    p.add_argument('--rounds', type=int, help='rounds (default 3)')
+    p.add_argument('--rounds', type=int, help='rounds (default 5)')
     p.add_argument('--size', help='source size (default 1G; quick 256M)')
     p.add_argument('--fio-runtime', type=int,
                    help='seconds per fio run (default 10; quick 3)')
@@ -725,7 +725,7 @@ def main():
     p.add_argument('--keep', action='store_true',
                    help='keep the scratch directory')
     opts = p.parse_args()
-    opts.rounds = opts.rounds or 3
+    opts.rounds = opts.rounds or 5
     opts.size = parse_size(opts.size or ('256M' if opts.quick else '1G'))
     opts.size -= opts.size % CHUNK
     opts.fio_runtime = opts.fio_runtime or (3 if opts.quick else 10)
