@@ -25,6 +25,22 @@
  *                 synchronous CBW copies of guest writes in flight).  The
  *                 CBW buffer (captured) is a separate budget, not pooled.
  *
+ * Methods, per run of clusters: zero runs (block status) become
+ * write_zeroes; data runs are cloned (FICLONERANGE through copy_range with
+ * BDRV_REQ_CLONE) while use_clone is on, else copied with copy_range when
+ * enabled, else read and written.  Offload failures with -ENOTSUP switch
+ * that method off for good and the same range is copied with the next
+ * method, so the task still ends with its clusters copied.  Until a clone
+ * has succeeded the background walk keeps one clone in flight (a probe):
+ * on a filesystem without reflink the first -ENOTSUP is seen before more
+ * chunks of clone size are claimed, so the fallback stays within the
+ * read/write chunk size and the memory cap.  A clone shares the source's
+ * blocks as they are when the ioctl runs; the filesystem copies on the
+ * next write to either file, so later guest writes never reach the
+ * target, exactly as with a copy.  Copy-before-write clones too (same
+ * method order), which makes a guest write wait only for the clone of
+ * its clusters; while cloning is on, the CBW buffer is not used.
+ *
  * The invariant that makes "exactly once" and the point-in-time property
  * hold: a cluster's bit is cleared only by a claim, and a claim happens
  * only after the claimer waited for every overlapping task (CBW) or only
@@ -49,6 +65,7 @@ typedef enum BlockCopyTaskKind {
 
 typedef enum BlockCopyMethod {
     METHOD_ZERO,
+    METHOD_CLONE,               /* share extents; else the next method */
     METHOD_COPY_RANGE,
     METHOD_READ_WRITE,
 } BlockCopyMethod;
@@ -58,6 +75,7 @@ typedef struct BlockCopyTask {
     BlockCopyTaskKind kind;
     BlockCopyMethod method;
     bool background;
+    bool clone_probe;           /* background clone before any succeeded */
     int64_t offset;
     int64_t bytes;
     int64_t mem;                /* bounce buffer bytes held (background) */
@@ -83,6 +101,9 @@ struct BlockCopyState {
     HBitmap *copy_bitmap;
 
     bool use_copy_range;
+    bool use_clone;             /* until the first -ENOTSUP */
+    bool clone_ok;              /* a clone succeeded */
+    int clone_probes;           /* background clone probes in flight */
     bool compress;
     bool skip_unallocated;
     bool fleecing;              /* target chain contains source */
@@ -249,14 +270,26 @@ static int64_t current_chunk(BlockCopyState *s)
 {
     int64_t chunk;
 
-    if (!s->use_copy_range) {
+    if (s->use_clone) {
+        chunk = MAX(s->cluster_size, BLOCK_COPY_MAX_CLONE);
+    } else if (s->use_copy_range) {
+        chunk = MAX(s->cluster_size, BLOCK_COPY_MAX_COPY_RANGE);
+    } else {
         return rw_chunk(s);
     }
-    chunk = MAX(s->cluster_size, BLOCK_COPY_MAX_COPY_RANGE);
     if (s->max_chunk) {
         chunk = MIN(chunk, s->max_chunk);
     }
     return chunk;
+}
+
+/* The first method to try for a data run. */
+static BlockCopyMethod data_method(BlockCopyState *s)
+{
+    if (s->use_clone) {
+        return METHOD_CLONE;
+    }
+    return s->use_copy_range ? METHOD_COPY_RANGE : METHOD_READ_WRITE;
 }
 
 /* ---- bounce buffers ---- */
@@ -401,19 +434,90 @@ static int coroutine_fn write_buffer(BlockCopyState *s, int64_t offset,
     return 0;
 }
 
-/* Copy [offset, offset + bytes) with method. */
+/*
+ * Read and write [offset, offset + bytes) in pieces of at most one
+ * read/write chunk, each through a pooled bounce buffer (a range claimed
+ * for offload may be bigger than that).
+ */
+static int coroutine_fn copy_rw(BlockCopyState *s, int64_t offset,
+                                int64_t bytes, bool *error_is_read)
+{
+    int64_t chunk = rw_chunk(s), pos;
+    int ret = 0;
+
+    for (pos = 0; pos < bytes && ret == 0; pos += chunk) {
+        int64_t n = MIN(chunk, bytes - pos);
+        void *buf = bounce_get(s, n);
+
+        if (!buf) {
+            *error_is_read = true;
+            return -ENOMEM;
+        }
+        ret = bdrv_co_pread(s->source, offset + pos, n, buf,
+                            BDRV_REQ_NO_SERIALISING);
+        if (ret < 0) {
+            trace(block_copy_read_fail, "s %p offset %" PRId64 " ret %d", s,
+                  offset + pos, ret);
+            *error_is_read = true;
+        } else {
+            ret = write_buffer(s, offset + pos, n, buf);
+            if (ret < 0) {
+                trace(block_copy_write_fail, "s %p offset %" PRId64
+                      " ret %d", s, offset + pos, ret);
+            }
+        }
+        bounce_put(s, buf, n);
+    }
+    return ret;
+}
+
+/*
+ * Clone [offset, offset + bytes): 0, -ENOTSUP when the nodes cannot share
+ * extents there (cloning is then off for good), or another -errno (an
+ * I/O error; counted as the target's, which the clone modifies).
+ */
+static int coroutine_fn try_clone(BlockCopyState *s, int64_t offset,
+                                  int64_t bytes)
+{
+    int ret;
+
+    ret = bdrv_co_copy_range(s->source, offset, s->target, offset, bytes,
+                             BDRV_REQ_NO_SERIALISING,
+                             s->write_flags | BDRV_REQ_CLONE);
+    if (ret == 0) {
+        s->clone_ok = true;
+        s->stats.clone_bytes += bytes;
+        return 0;
+    }
+    trace(block_copy_clone_fail, "s %p offset %" PRId64 " bytes %" PRId64
+          " ret %d", s, offset, bytes, ret);
+    if (ret == -ENOTSUP) {
+        s->use_clone = false;
+        s->stats.clone_fallbacks++;
+    }
+    return ret;
+}
+
+/* Copy [offset, offset + bytes) with method (or the next ones). */
 static int coroutine_fn do_copy(BlockCopyState *s, int64_t offset,
                                 int64_t bytes, BlockCopyMethod method,
                                 bool *error_is_read)
 {
-    void *buf;
     int ret;
 
     *error_is_read = false;
     if (method == METHOD_ZERO) {
         return write_zeroes(s, offset, bytes);
     }
-    if (method == METHOD_COPY_RANGE && s->use_copy_range) {
+    if (method == METHOD_CLONE && s->use_clone) {
+        ret = try_clone(s, offset, bytes);
+        if (ret != -ENOTSUP) {
+            return ret;
+        }
+        /* the same range, with the next method */
+    }
+    if ((method == METHOD_CLONE || method == METHOD_COPY_RANGE) &&
+        s->use_copy_range) {
         ret = bdrv_co_copy_range(s->source, offset, s->target, offset, bytes,
                                  BDRV_REQ_NO_SERIALISING, s->write_flags);
         if (ret == 0) {
@@ -426,26 +530,7 @@ static int coroutine_fn do_copy(BlockCopyState *s, int64_t offset,
         s->use_copy_range = false;
         s->stats.copy_range_fallbacks++;
     }
-    buf = bounce_get(s, bytes);
-    if (!buf) {
-        *error_is_read = true;
-        return -ENOMEM;
-    }
-    ret = bdrv_co_pread(s->source, offset, bytes, buf,
-                        BDRV_REQ_NO_SERIALISING);
-    if (ret < 0) {
-        trace(block_copy_read_fail, "s %p offset %" PRId64 " ret %d", s,
-              offset, ret);
-        *error_is_read = true;
-    } else {
-        ret = write_buffer(s, offset, bytes, buf);
-        if (ret < 0) {
-            trace(block_copy_write_fail, "s %p offset %" PRId64 " ret %d", s,
-                  offset, ret);
-        }
-    }
-    bounce_put(s, buf, bytes);
-    return ret;
+    return copy_rw(s, offset, bytes, error_is_read);
 }
 
 /* ---- synchronous copy (copy-before-write and block_copy()) ---- */
@@ -476,9 +561,7 @@ static int coroutine_fn copy_claimed_sync(BlockCopyState *s, GSList *tasks,
 
         if (ret == 0) {
             s->stats.cbw_sync_bytes += t->bytes;
-            r = do_copy(s, t->offset, t->bytes,
-                        s->use_copy_range ? METHOD_COPY_RANGE :
-                        METHOD_READ_WRITE, &is_read);
+            r = do_copy(s, t->offset, t->bytes, data_method(s), &is_read);
             if (r < 0) {
                 ret = r;
                 if (error_is_read) {
@@ -562,7 +645,8 @@ int coroutine_fn block_copy_cbw(BlockCopyState *s, int64_t offset,
     GSList *tasks, *l;
     int ret = 0;
 
-    if (!block_copy_cbw_buffer_enabled(s)) {
+    if (!block_copy_cbw_buffer_enabled(s) || s->use_clone) {
+        /* a clone is cheaper than a capture and its later write */
         return block_copy(s, offset, bytes, error_is_read);
     }
     clip_range(s, &offset, &bytes, &start, &end);
@@ -679,6 +763,9 @@ static void coroutine_fn bg_task_entry(void *opaque)
     int ret;
 
     ret = do_copy(s, t->offset, t->bytes, t->method, &is_read);
+    if (t->clone_probe) {
+        s->clone_probes--;
+    }
     if (ret < 0 && s->bg_ret == 0) {
         s->bg_ret = ret;
         s->bg_error_is_read = is_read;
@@ -752,20 +839,38 @@ static BlockCopyMethod status_run(BlockCopyState *s, int64_t offset,
                                      bytes, &n, NULL, NULL, NULL);
     if (ret < 0 || n <= 0) {
         *pnum = bytes;
-        return s->use_copy_range ? METHOD_COPY_RANGE : METHOD_READ_WRITE;
+        return data_method(s);
     }
     if (offset + n < s->len) {
         n = QEMU_ALIGN_DOWN(n, s->cluster_size);
     }
     if (n == 0) {
         *pnum = MIN(s->cluster_size, bytes);
-        return s->use_copy_range ? METHOD_COPY_RANGE : METHOD_READ_WRITE;
+        return data_method(s);
     }
     *pnum = MIN(n, bytes);
     if (ret & BDRV_BLOCK_ZERO) {
         return METHOD_ZERO;
     }
-    return s->use_copy_range ? METHOD_COPY_RANGE : METHOD_READ_WRITE;
+    return data_method(s);
+}
+
+/*
+ * Wait for a worker slot, and while no clone has succeeded yet, for the
+ * clone probe in flight: its outcome decides the method of the rest.
+ */
+static void coroutine_fn wait_worker_slot(BlockCopyState *s,
+                                          BlockCopyMethod method)
+{
+    for (;;) {
+        if (s->bg_running >= s->max_workers ||
+            (method == METHOD_CLONE && s->use_clone && !s->clone_ok &&
+             s->clone_probes > 0)) {
+            qemu_co_queue_wait(&s->bg_queue, NULL);
+            continue;
+        }
+        return;
+    }
 }
 
 /* Reset the still-dirty clusters of an unallocated run (sync=top). */
@@ -856,10 +961,18 @@ int coroutine_fn block_copy_run(BlockCopyState *s, const BlockCopyHooks *hooks,
         if (method != METHOD_ZERO && hooks->ratelimit) {
             hooks->ratelimit(hooks->opaque, pnum);
         }
-        while (s->bg_running >= s->max_workers) {
-            qemu_co_queue_wait(&s->bg_queue, NULL);
+        wait_worker_slot(s, method);
+        /*
+         * We yielded: an offload may be off now (then copy at most one
+         * read/write chunk), and only what is still dirty is ours.
+         */
+        if (method != METHOD_ZERO) {
+            method = data_method(s);
+            if (method == METHOD_READ_WRITE) {
+                end = MIN(end, start + rw_chunk(s));
+            }
         }
-        /* we yielded: claim what is still dirty, without yielding */
+        /* claim what is still dirty, without yielding */
         if (!hbitmap_next_dirty_area(s->copy_bitmap, start, end, end - start,
                                      &start, &count)) {
             offset = end;
@@ -871,10 +984,15 @@ int coroutine_fn block_copy_run(BlockCopyState *s, const BlockCopyHooks *hooks,
         s->bg_running++;
         s->stats.max_workers_seen = MAX(s->stats.max_workers_seen,
                                         s->bg_running);
-        if (method == METHOD_READ_WRITE ||
-            (method == METHOD_COPY_RANGE && !s->use_copy_range)) {
-            t->method = METHOD_READ_WRITE;
+        if (method == METHOD_CLONE && !s->clone_ok) {
+            /* its fallback reads and writes through one pooled buffer */
+            t->clone_probe = true;
+            s->clone_probes++;
+            t->mem = s->buf_size;
+        } else if (method == METHOD_READ_WRITE) {
             t->mem = bounce_size(s, count);
+        }
+        if (t->mem) {
             while (s->mem_used > 0 && s->mem_used + t->mem > s->max_mem) {
                 qemu_co_queue_wait(&s->bg_queue, NULL);
             }
@@ -1013,6 +1131,7 @@ BlockCopyState *block_copy_state_new(BdrvChild *source, BdrvChild *target,
     hbitmap_set(s->copy_bitmap, 0, len);
     s->compress = opts->compress;
     s->use_copy_range = opts->use_copy_range && !opts->compress;
+    s->use_clone = opts->use_clone && !opts->compress;
     s->skip_unallocated = opts->skip_unallocated;
     s->max_workers = opts->max_workers ? opts->max_workers :
                      BLOCK_COPY_MAX_WORKERS_DEFAULT;
@@ -1023,6 +1142,10 @@ BlockCopyState *block_copy_state_new(BdrvChild *source, BdrvChild *target,
     s->pool = g_ptr_array_new();
     s->pool_max = MAX(1, MIN(s->max_workers, s->max_mem / s->buf_size));
     s->fleecing = bdrv_chain_contains(target->bs, source->bs);
+    if (s->fleecing) {
+        /* target reads fall through to the source: keep them apart */
+        s->use_clone = false;
+    }
     s->cbw_limit = s->fleecing ? 0 : MAX(opts->cbw_buffer_limit, 0);
     if (s->fleecing) {
         /* readers of the target fall through to the source: see io.c */
@@ -1037,9 +1160,9 @@ BlockCopyState *block_copy_state_new(BdrvChild *source, BdrvChild *target,
     qemu_co_queue_init(&s->drain_queue);
     block_copy_states = g_list_prepend(block_copy_states, s);
     trace(block_copy_state_new, "s %p source %s target %s len %" PRId64
-          " cluster %" PRId64 " copy_range %d cbw_limit %" PRId64, s,
-          source->bs->node_name, target->bs->node_name, len, cs,
-          s->use_copy_range, s->cbw_limit);
+          " cluster %" PRId64 " copy_range %d clone %d cbw_limit %" PRId64,
+          s, source->bs->node_name, target->bs->node_name, len, cs,
+          s->use_copy_range, s->use_clone, s->cbw_limit);
     return s;
 }
 

@@ -6,8 +6,14 @@
  * - native = linux-aio; requires cache.direct=on as in QEMU, and is the
  *   default for cache.direct=on;
  * - threads: preadv/pwritev in the thread pool.  Everything that has no
- *   asynchronous form (flush, fallocate, ftruncate, copy_file_range)
- *   always goes to the thread pool.
+ *   asynchronous form (flush, fallocate, ftruncate, copy_file_range,
+ *   FICLONERANGE) always goes to the thread pool.
+ *
+ * Copy offload (bdrv_co_copy_range): copy_file_range, or with
+ * BDRV_REQ_CLONE only FICLONERANGE, which shares the source's extents
+ * with the target (XFS reflink=1, btrfs) and never copies data: whatever
+ * the filesystem cannot clone (no reflink, another filesystem, a range
+ * not aligned to its block size) is -ENOTSUP, and the caller copies.
  *
  * Block status (lseek SEEK_DATA/SEEK_HOLE) is the exception: as in QEMU it
  * runs directly on the block-layer thread.  It only consults the file's
@@ -39,6 +45,7 @@
 #include "qemu/trace.h"
 #include <linux/falloc.h>
 #include <sys/ioctl.h>
+#include <sys/vfs.h>
 #include <linux/fs.h>
 
 #define RAW_LOCK_PERM_BASE   100
@@ -432,7 +439,7 @@ typedef struct RawPoolReq {
     QEMUIOVector *qiov;
     bool write;
     int mode;               /* fallocate mode */
-    /* copy_file_range */
+    /* copy_file_range, FICLONERANGE */
     int dst_fd;
     int64_t dst_offset;
 } RawPoolReq;
@@ -520,6 +527,75 @@ static int raw_pool_copy_range(void *opaque)
             return -ENOTSUP;
         }
         left -= n;
+    }
+    return 0;
+}
+
+/*
+ * The filesystem block size that FICLONERANGE needs offsets and lengths
+ * aligned to (statfs f_bsize: the allocation unit on XFS and btrfs).
+ */
+static int64_t raw_clone_block_size(int fd)
+{
+    struct statfs sfs;
+
+    if (fstatfs(fd, &sfs) < 0 || sfs.f_bsize <= 0) {
+        return -1;
+    }
+    return sfs.f_bsize;
+}
+
+/*
+ * Share the extents of [offset, offset + bytes) of fd with dst_fd at
+ * dst_offset (FICLONERANGE: XFS with reflink, btrfs, ...).  The kernel
+ * wants both offsets and the length aligned to the filesystem block,
+ * except for a length that ends at the source's EOF, and it must never
+ * put that partial EOF block before the destination's EOF.  Anything the
+ * kernel or these rules refuse is -ENOTSUP (the caller copies instead);
+ * real I/O errors (EIO, ENOSPC, ...) come back as they are.
+ */
+static int raw_pool_clone_range(void *opaque)
+{
+    RawPoolReq *r = opaque;
+    struct file_clone_range fcr = {
+        .src_fd = r->fd,
+        .src_offset = r->offset,
+        .src_length = r->bytes,
+        .dest_offset = r->dst_offset,
+    };
+    int64_t align = MAX(raw_clone_block_size(r->fd),
+                        raw_clone_block_size(r->dst_fd));
+    struct stat sst, dst;
+
+    if (align <= 0 || r->bytes <= 0 ||
+        !QEMU_IS_ALIGNED(r->offset | r->dst_offset, align)) {
+        return -ENOTSUP;
+    }
+    if (!QEMU_IS_ALIGNED(r->bytes, align)) {
+        /* only the partial block at the source's EOF, onto the dest's */
+        if (fstat(r->fd, &sst) < 0 || fstat(r->dst_fd, &dst) < 0) {
+            return -errno;
+        }
+        if (r->offset + r->bytes != sst.st_size ||
+            r->dst_offset + r->bytes < dst.st_size) {
+            return -ENOTSUP;
+        }
+    }
+    while (ioctl(r->dst_fd, FICLONERANGE, &fcr) < 0) {
+        switch (errno) {
+        case EINTR:
+            continue;
+        case EOPNOTSUPP:        /* filesystem without reflink */
+        case EXDEV:             /* different filesystems (mounts) */
+        case EINVAL:            /* alignment, not regular files, ... */
+        case ENOTTY:            /* no such ioctl here */
+        case ENOSYS:
+        case EBADF:             /* e.g. target opened O_APPEND */
+        case ETXTBSY:           /* swap file, active executable */
+            return -ENOTSUP;
+        default:
+            return -errno;
+        }
     }
     return 0;
 }
@@ -843,9 +919,19 @@ static int coroutine_fn raw_co_copy_range_to(BlockDriverState *bs,
     sr = src->bs->opaque;
     r = (RawPoolReq) { .fd = sr->fd, .offset = src_offset, .bytes = bytes,
                        .dst_fd = d->fd, .dst_offset = dst_offset };
-    ret = thread_pool_submit_co(raw_pool_copy_range, &r);
-    trace(file_copy_range, "src %s dst %s bytes %" PRId64 " ret %d",
-          src->bs->filename, bs->filename, bytes, ret);
+    if ((read_flags | write_flags) & BDRV_REQ_CLONE) {
+        if (d->is_block_dev || sr->is_block_dev) {
+            return -ENOTSUP;
+        }
+        ret = thread_pool_submit_co(raw_pool_clone_range, &r);
+        trace(file_clone_range, "src %s dst %s offset %" PRId64 " bytes %"
+              PRId64 " ret %d", src->bs->filename, bs->filename, src_offset,
+              bytes, ret);
+    } else {
+        ret = thread_pool_submit_co(raw_pool_copy_range, &r);
+        trace(file_copy_range, "src %s dst %s bytes %" PRId64 " ret %d",
+              src->bs->filename, bs->filename, bytes, ret);
+    }
     if (ret == 0 && (write_flags & BDRV_REQ_FUA)) {
         ret = raw_co_flush_to_disk(bs);
     }

@@ -180,6 +180,13 @@ static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return bdrv_get_info(bs->file->bs, bdi);
 }
 
+/*
+ * Copy offload passes through with the window's offset added; the flags
+ * (BDRV_REQ_CLONE included) go down unchanged.  The file node judges
+ * clone alignment on the shifted file offsets, and the partial block at
+ * EOF only when the window ends at the file's end, so an unaligned
+ * window makes clones -ENOTSUP (the caller copies), never wrong.
+ */
 static int coroutine_fn raw_co_copy_range_from(BlockDriverState *bs,
                                                BdrvChild *src,
                                                int64_t src_offset,

@@ -18,7 +18,10 @@
  * rate limiting, pausing and cancelling.  Read/write bounce buffers come
  * from a small pool in the state and are reused (see docs/backup.md).
  * Copy offload (copy_file_range) is tried when enabled and disabled for
- * good at the first -ENOTSUP/-EXDEV/-EINVAL.
+ * good at the first failure.  Before it, with use_clone, data runs are
+ * cloned (copy_range with BDRV_REQ_CLONE: FICLONERANGE on XFS/btrfs, the
+ * target shares the source's extents); the first -ENOTSUP turns cloning
+ * off for good and the same range is copied with the next method.
  *
  * Beyond QEMU: the copy-before-write (CBW) buffer.  With a non-zero
  * cbw_buffer_limit, block_copy_cbw() reads the old data of the dirty
@@ -50,6 +53,7 @@ typedef struct BlockCopyState BlockCopyState;
 #define BLOCK_COPY_MAX_WORKERS_LIMIT     INT_MAX
 #define BLOCK_COPY_MAX_BUFFER            (1 * MiB)
 #define BLOCK_COPY_MAX_COPY_RANGE        (16 * MiB)
+#define BLOCK_COPY_MAX_CLONE             (16 * MiB)
 #define BLOCK_COPY_MAX_MEM               (8 * MiB)
 #define BLOCK_COPY_CBW_BUFFER_DEFAULT    (64 * MiB)
 
@@ -58,6 +62,12 @@ typedef struct BlockCopyOptions {
     int64_t cluster_size;
     /* try copy_range offload (falls back to read/write) */
     bool use_copy_range;
+    /*
+     * clone data runs first (falls back to copy_range or read/write at the
+     * first -ENOTSUP); ignored with compress or when the target's chain
+     * contains the source (fleecing)
+     */
+    bool use_clone;
     /* parallel background tasks (0: default) */
     int max_workers;
     /* largest background task in bytes (0: default); >= cluster_size */
@@ -99,6 +109,7 @@ typedef void BlockCopyProgressFunc(void *opaque);
 
 /* Counters for tests and benchmarks. */
 typedef struct BlockCopyStats {
+    uint64_t clone_bytes;        /* cloned (extents shared, no data copied) */
     uint64_t copy_range_bytes;   /* copied with copy_range */
     uint64_t rw_bytes;           /* copied with read + write */
     uint64_t zero_bytes;         /* written as write_zeroes */
@@ -107,6 +118,7 @@ typedef struct BlockCopyStats {
     uint64_t cbw_captured_bytes; /* captured into the CBW buffer */
     uint64_t cbw_fallbacks;      /* CBW requests over the buffer limit */
     uint64_t copy_range_fallbacks; /* copy_range failures -> read/write */
+    uint64_t clone_fallbacks;    /* ranges whose clone was -ENOTSUP */
     int max_workers_seen;        /* highest number of parallel bg tasks */
     int64_t max_mem_seen;        /* highest bounce buffer use */
     uint64_t buf_allocs;         /* bounce buffers allocated */

@@ -79,7 +79,10 @@ typedef enum BdrvRequestFlags {
                                        * tracked (it may be a serialising
                                        * RMW write): waiting would
                                        * deadlock. */
-    BDRV_REQ_MASK            = 0xff6,
+    BDRV_REQ_CLONE           = 0x1000, /* copy_range: only by sharing
+                                        * extents (reflink); -ENOTSUP
+                                        * rather than copying data */
+    BDRV_REQ_MASK            = 0x1ff6,
 } BdrvRequestFlags;
 
 /* ---- block status (bdrv_block_status result bits) ---- */
