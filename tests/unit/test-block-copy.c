@@ -10,6 +10,14 @@
  * for sync=none, the snapshot read through the engine) equals the source
  * as it was when the copy started.  BLOCKD_STRESS=1 runs 200+ trials
  * instead of 24; BLOCK_COPY_TEST_SEED shifts the seeds.
+ *
+ * Cloning (use_clone): the tests look at what the temp dir's filesystem
+ * can do (dir_can_clone) and assert either branch: on ext4/tmpfs the
+ * first clone falls back and the rest is copied, on XFS/btrfs data is
+ * cloned.  The "reflink" test case needs a filesystem with reflink and is
+ * only registered with BLOCKD_TEST_REFLINK=1 (iotest 095 runs it with
+ * TMPDIR on an XFS loop mount): alignment rules of file-posix's
+ * FICLONERANGE, shared extents, point-in-time trials that clone.
  */
 #include "qemu/osdep.h"
 #include "block/backup.h"
@@ -18,6 +26,9 @@
 #include "block/qcow2.h"
 #include "qemu/cutils.h"
 #include <check.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
+#include <linux/fiemap.h>
 
 #define CLUSTER (64 * KiB)
 
@@ -79,6 +90,66 @@ static BlockDriverState *open_raw(const char *path)
 {
     return open_json("{\"driver\":\"raw\",\"file\":{\"driver\":\"file\","
                      "\"filename\":\"%s\"}}", path);
+}
+
+/* Whether two files in dir can share extents (FICLONE works there). */
+static bool dir_can_clone(const char *dir)
+{
+    g_autofree char *a = g_build_filename(dir, "clone-probe-a", NULL);
+    g_autofree char *b = g_build_filename(dir, "clone-probe-b", NULL);
+    char buf[4096];
+    int fa, fb;
+    bool ok;
+
+    memset(buf, 0x5a, sizeof(buf));
+    fa = open(a, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    fb = open(b, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ck_assert(fa >= 0 && fb >= 0);
+    ck_assert_int_eq(pwrite(fa, buf, sizeof(buf), 0), sizeof(buf));
+    ok = ioctl(fb, FICLONE, fa) == 0;
+    close(fa);
+    close(fb);
+    unlink(a);
+    unlink(b);
+    return ok;
+}
+
+/* Bytes of path's extents that FIEMAP flags as shared with another file */
+static int64_t shared_bytes(const char *path)
+{
+    enum { N = 64 };
+    g_autofree struct fiemap *fm = g_malloc0(sizeof(*fm) +
+                                             N * sizeof(struct fiemap_extent));
+    int64_t shared = 0;
+    uint64_t start = 0;
+    bool last = false;
+    int fd = open(path, O_RDONLY);
+
+    ck_assert_int_ge(fd, 0);
+    while (!last) {
+        uint32_t i;
+
+        memset(fm, 0, sizeof(*fm));
+        fm->fm_start = start;
+        fm->fm_length = FIEMAP_MAX_OFFSET - start;
+        fm->fm_flags = FIEMAP_FLAG_SYNC;
+        fm->fm_extent_count = N;
+        ck_assert_int_eq(ioctl(fd, FS_IOC_FIEMAP, fm), 0);
+        if (fm->fm_mapped_extents == 0) {
+            break;
+        }
+        for (i = 0; i < fm->fm_mapped_extents; i++) {
+            struct fiemap_extent *e = &fm->fm_extents[i];
+
+            if (e->fe_flags & FIEMAP_EXTENT_SHARED) {
+                shared += e->fe_length;
+            }
+            last = e->fe_flags & FIEMAP_EXTENT_LAST;
+            start = e->fe_logical + e->fe_length;
+        }
+    }
+    close(fd);
+    return shared;
 }
 
 static BlockBackend *blk_rw(BlockDriverState *bs)
@@ -380,7 +451,9 @@ static void populate(BlockBackend *blk, GRand *r, int64_t len,
     }
 }
 
-static void run_trial(unsigned seed, TrialSync sync, bool use_buffer)
+/* One trial; returns the bytes it cloned. */
+static uint64_t run_trial(unsigned seed, TrialSync sync, bool use_buffer,
+                          bool clone)
 {
     g_autoptr(GRand) r = g_rand_new_with_seed(seed + seed_base);
     g_autofree char *src_path = tpath("src.img");
@@ -396,8 +469,9 @@ static void run_trial(unsigned seed, TrialSync sync, bool use_buffer)
     BlockCopyOptions opts = { 0 };
     BlockDriverState *src, *tgt;
     Harness h;
-    int pending = 0, snap_pending = 0, nwrites, i;
+    int pending = 0, snap_pending = 0, nwrites, i, twice = 0;
     int64_t c;
+    uint64_t cloned;
 
     unlink(src_path);
     unlink(base_path);
@@ -452,6 +526,7 @@ static void run_trial(unsigned seed, TrialSync sync, bool use_buffer)
     opts.max_workers = g_rand_int_range(r, 1, 9);
     opts.max_chunk = g_rand_int_range(r, 1, 5) * CLUSTER;
     opts.use_copy_range = sync != SYNC_TOP && g_rand_boolean(r);
+    opts.use_clone = clone;
     if (use_buffer) {
         /* small limits force the synchronous fallback */
         opts.cbw_buffer_limit = g_rand_boolean(r) ? 4 * MiB :
@@ -493,12 +568,21 @@ static void run_trial(unsigned seed, TrialSync sync, bool use_buffer)
     block_copy_drain_sync(h.bcs);
     ck_assert_int_eq(h.cbw_errors, 0);
 
-    /* every cluster reached the target at most once */
+    /*
+     * Every cluster reached the target at most once.  A clone that failed
+     * with -ENOTSUP counts as a target write too (write hooks run for
+     * failed requests): its range, at most max_chunk, was then copied.
+     */
     for (c = 0; c < (int64_t)h.tgt_writes->len; c++) {
-        ck_assert_msg(g_array_index(h.tgt_writes, int, c) <= 1,
+        int n = g_array_index(h.tgt_writes, int, c);
+
+        twice += n == 2;
+        ck_assert_msg(n <= 1 || (n == 2 && clone),
                       "seed %u: cluster %" PRId64 " written %d times", seed,
-                      c, g_array_index(h.tgt_writes, int, c));
+                      c, n);
     }
+    ck_assert_int_le(twice, block_copy_stats(h.bcs)->clone_fallbacks *
+                            (opts.max_chunk / CLUSTER));
 
     switch (sync) {
     case SYNC_FULL:
@@ -542,13 +626,15 @@ static void run_trial(unsigned seed, TrialSync sync, bool use_buffer)
     }
     for (c = 0; c < len; c++) {
         if (got[c] != expect[c]) {
-            ck_abort_msg("seed %u sync %d buffer %d: byte %" PRId64
-                         " (cluster %" PRId64 ") is %02x, expected %02x",
-                         seed, sync, use_buffer, c, c / CLUSTER, got[c],
-                         expect[c]);
+            ck_abort_msg("seed %u sync %d buffer %d clone %d: byte %"
+                         PRId64 " (cluster %" PRId64 ") is %02x, expected "
+                         "%02x", seed, sync, use_buffer, clone, c,
+                         c / CLUSTER, got[c], expect[c]);
         }
     }
+    cloned = block_copy_stats(h.bcs)->clone_bytes;
     harness_cleanup(&h);
+    return cloned;
 }
 
 /* ---- the CBW buffer, deterministically ---- */
@@ -999,6 +1085,306 @@ START_TEST(test_run_error_and_retry)
 }
 END_TEST
 
+/* ---- cloning (use_clone) ---- */
+
+/*
+ * A raw source of len (>= 8 clusters) bytes: random data around a hole
+ * of 2 clusters at cluster 5; its content in *data, the bytes of its data
+ * runs in *data_bytes.
+ */
+static BlockDriverState *clone_source(const char *path, int64_t len,
+                                      unsigned seed, uint8_t **data,
+                                      int64_t *data_bytes)
+{
+    g_autoptr(GRand) r = g_rand_new_with_seed(seed);
+    BlockDriverState *src;
+    BlockBackend *b;
+
+    ck_assert_int_ge(len, 8 * CLUSTER);
+    create_raw(path, len);
+    src = open_raw(path);
+    b = blk_rw(src);
+    *data = g_malloc(len);
+    fill_random(r, *data, len);
+    memset(*data + 5 * CLUSTER, 0, 2 * CLUSTER);
+    ck_assert_int_eq(blk_pwrite(b, 0, 5 * CLUSTER, *data, 0), 0);
+    ck_assert_int_eq(blk_pwrite(b, 7 * CLUSTER, len - 7 * CLUSTER,
+                                *data + 7 * CLUSTER, 0), 0);
+    blk_unref(b);
+    *data_bytes = len - 2 * CLUSTER;
+    return src;
+}
+
+/* A full run with use_clone: each method's share of the bytes. */
+static void clone_run(BlockDriverState *src, BlockDriverState *tgt,
+                      BlockCopyOptions *opts, const uint8_t *data,
+                      int64_t len, BlockCopyStats *st)
+{
+    g_autofree uint8_t *got = g_malloc(len);
+    Harness h;
+
+    harness_init(&h, src, tgt, opts, ON_CBW_ERROR_BREAK_GUEST_WRITE);
+    harness_start_run(&h);
+    harness_wait_run(&h);
+    ck_assert_int_eq(h.run_ret, 0);
+    *st = *block_copy_stats(h.bcs);
+    read_all(h.tgt, got, len);
+    ck_assert(memcmp(got, data, len) == 0);
+    harness_cleanup(&h);
+}
+
+/*
+ * The default path for raw -> raw: clone where the filesystem can, else
+ * one -ENOTSUP and read/write for everything (the failed range included),
+ * within the read/write chunk and the memory cap although clone chunks
+ * are 16 MiB.  Zero runs are never cloned.
+ */
+START_TEST(test_clone_or_fallback)
+{
+    int64_t len = 40 * MiB + 3 * CLUSTER, data_bytes;
+    g_autofree char *a = tpath("src.img");
+    g_autofree char *c = tpath("tgt.img");
+    g_autofree uint8_t *data = NULL;
+    BlockCopyOptions opts = { .use_clone = true };
+    BlockCopyStats st;
+    BlockDriverState *src;
+
+    src = clone_source(a, len, 21, &data, &data_bytes);
+    create_raw(c, len);
+    clone_run(src, open_raw(c), &opts, data, len, &st);
+    ck_assert_uint_eq(st.copy_range_bytes, 0);
+    ck_assert_uint_eq(st.zero_bytes, 2 * CLUSTER);
+    if (dir_can_clone(tmpdir)) {
+        ck_assert_uint_eq(st.clone_fallbacks, 0);
+        ck_assert_uint_eq(st.clone_bytes, data_bytes);
+        ck_assert_uint_eq(st.rw_bytes, 0);
+        ck_assert_int_ge(shared_bytes(c), data_bytes);
+    } else {
+        ck_assert_uint_eq(st.clone_fallbacks, 1);
+        ck_assert_uint_eq(st.clone_bytes, 0);
+        ck_assert_uint_eq(st.rw_bytes, data_bytes);
+        ck_assert_int_le(st.max_mem_seen, BLOCK_COPY_MAX_MEM);
+        ck_assert_uint_le(st.buf_allocs,
+                          BLOCK_COPY_MAX_MEM / BLOCK_COPY_MAX_BUFFER);
+    }
+}
+END_TEST
+
+/*
+ * Fallback order: a failed clone goes on with copy_range when that is
+ * enabled (it works on ext4 and tmpfs); a node without copy offload at
+ * all (blkdebug) makes both fall back to read/write, and compress never
+ * clones.
+ */
+START_TEST(test_clone_fallback_order)
+{
+    int64_t len = 2 * MiB, data_bytes;
+    g_autofree char *a = tpath("src.img");
+    g_autofree char *c = tpath("tgt.img");
+    g_autofree uint8_t *data = NULL;
+    BlockCopyOptions opts = { .use_clone = true, .use_copy_range = true };
+    BlockCopyStats st;
+    bool can_clone = dir_can_clone(tmpdir);
+    BlockDriverState *src;
+
+    src = clone_source(a, len, 22, &data, &data_bytes);
+    bdrv_ref(src);
+    create_raw(c, len);
+    clone_run(src, open_raw(c), &opts, data, len, &st);
+    if (can_clone) {
+        ck_assert_uint_eq(st.clone_bytes, data_bytes);
+        ck_assert_uint_eq(st.copy_range_bytes, 0);
+    } else {
+        ck_assert_uint_eq(st.clone_fallbacks, 1);
+        ck_assert_uint_eq(st.clone_bytes, 0);
+        ck_assert_uint_eq(st.copy_range_bytes, data_bytes);
+    }
+    ck_assert_uint_eq(st.rw_bytes, 0);
+
+    /* blkdebug (no copy_range): clone and copy_range both fall back */
+    unlink(c);
+    create_raw(c, len);
+    bdrv_ref(src);
+    memset(&opts, 0, sizeof(opts));
+    opts.use_clone = true;
+    opts.use_copy_range = true;
+    clone_run(src, open_json("{\"driver\":\"raw\",\"file\":{\"driver\":"
+                             "\"blkdebug\",\"image\":{\"driver\":\"file\","
+                             "\"filename\":\"%s\"}}}", c),
+              &opts, data, len, &st);
+    ck_assert_uint_eq(st.clone_fallbacks, 1);
+    ck_assert_uint_eq(st.copy_range_fallbacks, 1);
+    ck_assert_uint_eq(st.clone_bytes + st.copy_range_bytes, 0);
+    ck_assert_uint_eq(st.rw_bytes, data_bytes);
+
+    /* use_clone without effect when compressing (qcow2 target) */
+    {
+        g_autofree char *q = tpath("tgt.qcow2");
+        g_autofree char *copts = g_strdup_printf("{\"size\":%" PRId64 "}",
+                                                 len);
+        g_autoptr(json_t) o = json_loads(copts, 0, NULL);
+
+        ck_assert_int_eq(bdrv_create(&bdrv_qcow2, q, o, &error_abort), 0);
+        memset(&opts, 0, sizeof(opts));
+        opts.use_clone = true;
+        opts.compress = true;
+        clone_run(src, open_json("{\"driver\":\"qcow2\",\"file\":{\"driver\":"
+                                 "\"file\",\"filename\":\"%s\"}}", q),
+                  &opts, data, len, &st);
+        ck_assert_uint_eq(st.clone_fallbacks + st.clone_bytes, 0);
+        ck_assert_uint_eq(st.rw_bytes, len);
+    }
+}
+END_TEST
+
+/*
+ * Copy-before-write uses the same method order: while cloning is on, a
+ * guest write waits for the clone of its cluster (nothing is captured);
+ * where the clone fails it is copied synchronously once, and later guest
+ * writes use the CBW buffer as usual.  The target holds the old data.
+ */
+START_TEST(test_clone_cbw)
+{
+    int64_t len = 1 * MiB, data_bytes;
+    g_autofree char *a = tpath("src.img");
+    g_autofree char *c = tpath("tgt.img");
+    g_autofree uint8_t *data = NULL;
+    g_autofree uint8_t *got = g_malloc(len);
+    g_autofree uint8_t *buf = g_malloc(4096);
+    BlockCopyOptions opts = { .use_clone = true,
+                              .cbw_buffer_limit = 4 * MiB };
+    const BlockCopyStats *st;
+    bool can_clone = dir_can_clone(tmpdir);
+    Harness h;
+
+    harness_init(&h, clone_source(a, len, 23, &data, &data_bytes),
+                 (create_raw(c, len), open_raw(c)), &opts,
+                 ON_CBW_ERROR_BREAK_GUEST_WRITE);
+    st = block_copy_stats(h.bcs);
+    memset(buf, 0xee, 4096);
+    ck_assert_int_eq(blk_pwrite(h.guest, 4096, 4096, buf, 0), 0);
+    ck_assert_uint_eq(st->cbw_sync_bytes, CLUSTER);
+    ck_assert_uint_eq(st->cbw_captured_bytes, 0);
+    if (can_clone) {
+        ck_assert_uint_eq(st->clone_bytes, CLUSTER);
+    } else {
+        ck_assert_uint_eq(st->clone_fallbacks, 1);
+        ck_assert_uint_eq(st->rw_bytes, CLUSTER);
+    }
+    ck_assert_int_eq(blk_pwrite(h.guest, 9 * CLUSTER, 4096, buf, 0), 0);
+    if (can_clone) {
+        ck_assert_uint_eq(st->clone_bytes, 2 * CLUSTER);
+        ck_assert_uint_eq(st->cbw_captured_bytes, 0);
+    } else {
+        ck_assert_uint_eq(st->clone_fallbacks, 1);
+        ck_assert_uint_eq(st->cbw_captured_bytes, CLUSTER);
+    }
+    harness_start_run(&h);
+    harness_wait_run(&h);
+    ck_assert_int_eq(h.run_ret, 0);
+    block_copy_drain_sync(h.bcs);
+    ck_assert_uint_eq(st->clone_bytes + st->rw_bytes, data_bytes);
+    read_all(h.tgt, got, len);
+    ck_assert(memcmp(got, data, len) == 0);
+    harness_cleanup(&h);
+}
+END_TEST
+
+/* ---- on a filesystem with reflink (BLOCKD_TEST_REFLINK=1) ---- */
+
+/*
+ * file-posix's FICLONERANGE rules: 4 KiB-aligned ranges clone; a range
+ * that is not (512-byte job clusters) is -ENOTSUP, which switches cloning
+ * off and copies instead; the partial block at the source's EOF clones
+ * when it also ends the target, but not when a raw window ends there
+ * while the file goes on.
+ */
+START_TEST(test_reflink_alignment)
+{
+    int64_t len = 1 * MiB + 1024, data_bytes;
+    g_autofree char *a = tpath("src.img");
+    g_autofree char *c = tpath("tgt.img");
+    g_autofree char *big = tpath("big.img");
+    g_autofree uint8_t *data = NULL;
+    BlockCopyOptions opts = { .use_clone = true };
+    BlockCopyStats st;
+    BlockDriverState *src;
+
+    ck_assert_msg(dir_can_clone(tmpdir), "%s: no reflink here", tmpdir);
+    src = clone_source(a, len, 31, &data, &data_bytes);
+    bdrv_ref(src);
+
+    /* aligned + EOF tail: all cloned, shared */
+    create_raw(c, len);
+    clone_run(src, open_raw(c), &opts, data, len, &st);
+    ck_assert_uint_eq(st.clone_fallbacks, 0);
+    ck_assert_uint_eq(st.clone_bytes, data_bytes);
+    ck_assert_uint_eq(st.rw_bytes, 0);
+    ck_assert_int_ge(shared_bytes(c), data_bytes - 1024);
+    ck_assert_int_ge(shared_bytes(a), data_bytes - 1024);
+
+    /* 512-byte clusters, 1.5 KiB chunks: unaligned, fall back, correct */
+    unlink(c);
+    create_raw(c, len);
+    bdrv_ref(src);
+    memset(&opts, 0, sizeof(opts));
+    opts.use_clone = true;
+    opts.cluster_size = 512;
+    opts.max_chunk = 1536;
+    clone_run(src, open_raw(c), &opts, data, len, &st);
+    ck_assert_uint_eq(st.clone_fallbacks, 1);
+    ck_assert_uint_eq(st.clone_bytes, 0);
+    ck_assert_uint_eq(st.rw_bytes, data_bytes);
+    ck_assert_int_eq(shared_bytes(c), 0);
+
+    /*
+     * A raw window [0, len) of a bigger file as the source: the partial
+     * last block is not the file's EOF, so it must not be cloned (it
+     * would share the block beyond the window); 1 MiB chunks clone.
+     */
+    {
+        BlockDriverState *win;
+        BlockBackend *b;
+
+        create_raw(big, 2 * MiB);
+        b = blk_rw(open_raw(big));
+        bdrv_unref(blk_bs(b));
+        ck_assert_int_eq(blk_pwrite(b, 0, len, data, 0), 0);
+        blk_unref(b);
+        win = open_json("{\"driver\":\"raw\",\"size\":%" PRId64 ",\"file\":"
+                        "{\"driver\":\"file\",\"filename\":\"%s\"}}", len,
+                        big);
+        unlink(c);
+        create_raw(c, len);
+        memset(&opts, 0, sizeof(opts));
+        opts.use_clone = true;
+        opts.max_chunk = 1 * MiB;
+        clone_run(win, open_raw(c), &opts, data, len, &st);
+        ck_assert_uint_eq(st.clone_bytes, 1 * MiB);
+        ck_assert_uint_eq(st.clone_fallbacks, 1);
+        ck_assert_uint_eq(st.rw_bytes, 1024);
+    }
+    bdrv_unref(src);
+}
+END_TEST
+
+/* point-in-time trials with cloning where it really clones */
+START_TEST(test_reflink_point_in_time)
+{
+    int i;
+
+    uint64_t full = 0, none = 0;
+
+    ck_assert_msg(dir_can_clone(tmpdir), "%s: no reflink here", tmpdir);
+    for (i = 0; i < 8; i++) {
+        full += run_trial(4000 + i, SYNC_FULL, i % 2, true);
+        none += run_trial(5000 + i, SYNC_NONE, i % 2, true);
+    }
+    ck_assert_uint_gt(full, 0);
+    ck_assert_uint_gt(none, 0);
+}
+END_TEST
+
 static int trials(void)
 {
     return g_getenv("BLOCKD_STRESS") ? 210 : 24;
@@ -1009,7 +1395,7 @@ START_TEST(test_point_in_time_full)
     int i;
 
     for (i = 0; i < trials(); i++) {
-        run_trial(1000 + i, SYNC_FULL, i % 2);
+        run_trial(1000 + i, SYNC_FULL, i % 2, i % 4 >= 2);
     }
 }
 END_TEST
@@ -1019,7 +1405,7 @@ START_TEST(test_point_in_time_top)
     int i;
 
     for (i = 0; i < trials(); i++) {
-        run_trial(2000 + i, SYNC_TOP, i % 2);
+        run_trial(2000 + i, SYNC_TOP, i % 2, i % 4 >= 2);
     }
 }
 END_TEST
@@ -1029,7 +1415,7 @@ START_TEST(test_point_in_time_none)
     int i;
 
     for (i = 0; i < trials(); i++) {
-        run_trial(3000 + i, SYNC_NONE, i % 2);
+        run_trial(3000 + i, SYNC_NONE, i % 2, i % 4 >= 2);
     }
 }
 END_TEST
@@ -1054,7 +1440,18 @@ static Suite *block_copy_suite(void)
     tcase_add_test(tc, test_run_error_and_retry);
     tcase_add_test(tc, test_run_buffer_pool);
     tcase_add_test(tc, test_run_default_mem_cap);
+    tcase_add_test(tc, test_clone_or_fallback);
+    tcase_add_test(tc, test_clone_fallback_order);
+    tcase_add_test(tc, test_clone_cbw);
     suite_add_tcase(s, tc);
+    if (g_getenv("BLOCKD_TEST_REFLINK")) {
+        tc = tcase_create("reflink");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_reflink_alignment);
+        tcase_add_test(tc, test_reflink_point_in_time);
+        suite_add_tcase(s, tc);
+    }
     return s;
 }
 
