@@ -6,7 +6,9 @@
  * either side (report/ignore/stop/enospc), on-cbw-error, pause, rate
  * limiting on a manual clock, cancel, and point-in-time trials with guest
  * writes racing the job.  Everything goes through the real block layer
- * with files in a temp dir.
+ * with files in a temp dir.  raw -> raw jobs clone by default: where the
+ * temp dir's filesystem cannot (ext4, tmpfs) the first clone falls back
+ * and the job copies; on XFS/btrfs it clones; tests assert either branch.
  */
 #include "qemu/osdep.h"
 #include "block/backup.h"
@@ -17,6 +19,8 @@
 #include "qapi/qmp-event.h"
 #include "qemu/cutils.h"
 #include <check.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 
 static char *tmpdir;
 static GPtrArray *events;
@@ -269,6 +273,28 @@ END_TEST
 
 /* ---- full backups ---- */
 
+/* Whether two files in the temp dir can share extents (FICLONE). */
+static bool can_clone(void)
+{
+    g_autofree char *a = tpath("clone-probe-a");
+    g_autofree char *b = tpath("clone-probe-b");
+    char buf[4096];
+    int fa, fb;
+    bool ok;
+
+    memset(buf, 0x5a, sizeof(buf));
+    fa = open(a, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    fb = open(b, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ck_assert(fa >= 0 && fb >= 0);
+    ck_assert_int_eq(pwrite(fa, buf, sizeof(buf), 0), sizeof(buf));
+    ok = ioctl(fb, FICLONE, fa) == 0;
+    close(fa);
+    close(fb);
+    unlink(a);
+    unlink(b);
+    return ok;
+}
+
 static int64_t allocated_bytes(const char *path)
 {
     struct stat st;
@@ -293,6 +319,7 @@ static void full_backup_raw(bool copy_range, int64_t len)
     BlockJob *job;
     int64_t off;
     g_autofree char *ev = NULL;
+    bool clone = can_clone();
 
     /* data in every other 256 KiB, holes between, one zero-filled run */
     memset(data, 0, len);
@@ -316,10 +343,19 @@ static void full_backup_raw(bool copy_range, int64_t len)
     job = start_backup(src, tgt, &o);
     poll_until_done(&job->job);
     st = backup_job_stats(job);
-    if (copy_range) {
+    if (clone) {
+        ck_assert_uint_gt(st->clone_bytes, 0);
+        ck_assert_uint_eq(st->clone_fallbacks, 0);
+        ck_assert_uint_eq(st->copy_range_bytes + st->rw_bytes, 0);
+    } else if (copy_range) {
+        /* clone first (the default), then copy_range for everything */
+        ck_assert_uint_eq(st->clone_fallbacks, 1);
+        ck_assert_uint_eq(st->clone_bytes, 0);
         ck_assert_uint_gt(st->copy_range_bytes, 0);
         ck_assert_uint_eq(st->rw_bytes, 0);
     } else {
+        ck_assert_uint_eq(st->clone_fallbacks, 1);
+        ck_assert_uint_eq(st->clone_bytes, 0);
         ck_assert_uint_eq(st->copy_range_bytes, 0);
         ck_assert_uint_gt(st->rw_bytes, 0);
     }
@@ -342,7 +378,7 @@ static void full_backup_raw(bool copy_range, int64_t len)
      * Read/write leaves the source's written zeroes (the two clusters
      * at 2 MiB + 128 KiB) out of the target, as cp --sparse=always does.
      */
-    if (copy_range) {
+    if (copy_range || clone) {
         ck_assert_int_le(allocated_bytes(c), allocated_bytes(a) + 4096);
     } else {
         ck_assert_int_le(allocated_bytes(c), allocated_bytes(a) -
@@ -370,9 +406,11 @@ START_TEST(test_full_4097_bytes)
 END_TEST
 
 /*
- * raw -> raw copies with read/write by default (QEMU's default; faster
- * than copy_file_range's splice copy on filesystems without reflink), and
- * an explicit copy_range falls back to read/write where it is not offered.
+ * raw -> raw clones by default; where the filesystem cannot, the first
+ * clone fails and the job copies with read/write (QEMU's default; faster
+ * than copy_file_range's splice copy on filesystems without reflink).
+ * A node without copy offload (blkdebug) makes the clone and an explicit
+ * copy_range fall back to read/write.
  */
 START_TEST(test_read_write_default_and_copy_range_fallback)
 {
@@ -395,8 +433,17 @@ START_TEST(test_read_write_default_and_copy_range_fallback)
     job = start_backup(src, tgt, &o);
     poll_until_done(&job->job);
     ck_assert_uint_eq(backup_job_stats(job)->copy_range_bytes, 0);
-    ck_assert_uint_eq(backup_job_stats(job)->rw_bytes, MiB);
+    if (can_clone()) {
+        ck_assert_uint_eq(backup_job_stats(job)->clone_bytes, MiB);
+        ck_assert_uint_eq(backup_job_stats(job)->rw_bytes, 0);
+    } else {
+        ck_assert_uint_eq(backup_job_stats(job)->clone_fallbacks, 1);
+        ck_assert_uint_eq(backup_job_stats(job)->clone_bytes, 0);
+        ck_assert_uint_eq(backup_job_stats(job)->rw_bytes, MiB);
+    }
     ck_assert_int_eq(finish(job, NULL), 0);
+    read_all(tgt, got, MiB);
+    ck_assert(memcmp(got, data, MiB) == 0);
     bdrv_unref(tgt);
 
     /* blkdebug has no copy offload: -ENOTSUP, fall back, still correct */
@@ -410,8 +457,11 @@ START_TEST(test_read_write_default_and_copy_range_fallback)
     o.perf = &perf;
     job = start_backup(src, tgt, &o);
     poll_until_done(&job->job);
+    ck_assert_uint_eq(backup_job_stats(job)->clone_fallbacks, 1);
     ck_assert_uint_eq(backup_job_stats(job)->copy_range_fallbacks, 1);
+    ck_assert_uint_eq(backup_job_stats(job)->clone_bytes, 0);
     ck_assert_uint_eq(backup_job_stats(job)->copy_range_bytes, 0);
+    ck_assert_uint_eq(backup_job_stats(job)->rw_bytes, MiB);
     ck_assert_int_eq(finish(job, NULL), 0);
     g_ptr_array_set_size(events, 0);
     read_all(tgt, got, MiB);
@@ -500,6 +550,11 @@ START_TEST(test_compress)
     backup_job_options_init(&o, MIRROR_SYNC_MODE_FULL);
     o.compress = true;
     job = start_backup(src, tgt, &o);
+    poll_until_done(&job->job);
+    /* no clone attempt: compressed clusters must be written */
+    ck_assert_uint_eq(backup_job_stats(job)->clone_fallbacks, 0);
+    ck_assert_uint_eq(backup_job_stats(job)->clone_bytes, 0);
+    ck_assert_uint_eq(backup_job_stats(job)->rw_bytes, len);
     ck_assert_int_eq(finish(job, NULL), 0);
     read_all(tgt, got, len);
     ck_assert(memcmp(got, data, len) == 0);

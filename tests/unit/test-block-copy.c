@@ -787,8 +787,10 @@ START_TEST(test_cbw_buffer_off_for_fleecing)
     g_autofree char *q = tpath("fleece.qcow2");
     g_autofree char *copts = NULL;
     g_autoptr(json_t) o = NULL;
-    BlockCopyOptions opts = { .cbw_buffer_limit = 4 * MiB };
+    BlockCopyOptions opts = { .cbw_buffer_limit = 4 * MiB,
+                              .use_clone = true };
     BlockDriverState *src, *tgt;
+    uint8_t buf[512] = { 0 };
     Harness h;
 
     create_raw(a, 1 * MiB);
@@ -802,6 +804,10 @@ START_TEST(test_cbw_buffer_off_for_fleecing)
     harness_init(&h, src, tgt, &opts, ON_CBW_ERROR_BREAK_GUEST_WRITE);
     ck_assert(block_copy_target_is_fleecing(h.bcs));
     ck_assert(!block_copy_cbw_buffer_enabled(h.bcs));
+    /* no clone either (a qcow2 target would have refused it: -ENOTSUP) */
+    ck_assert_int_eq(blk_pwrite(h.guest, 0, sizeof(buf), buf, 0), 0);
+    ck_assert_uint_eq(block_copy_stats(h.bcs)->cbw_sync_bytes, CLUSTER);
+    ck_assert_uint_eq(block_copy_stats(h.bcs)->clone_fallbacks, 0);
     harness_cleanup(&h);
 }
 END_TEST
