@@ -1454,6 +1454,8 @@ static Suite *block_copy_suite(void)
         tc = tcase_create("reflink");
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_clone_or_fallback);
+        tcase_add_test(tc, test_clone_cbw);
         tcase_add_test(tc, test_reflink_alignment);
         tcase_add_test(tc, test_reflink_point_in_time);
         suite_add_tcase(s, tc);
