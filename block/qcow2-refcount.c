@@ -4,7 +4,9 @@
  * one per host cluster.  Entries narrower than a byte are packed starting
  * at the least significant bit, as QEMU does.
  *
- * Allocation scans for free clusters from free_cluster_index.  Before any
+ * Allocation scans for free clusters from free_cluster_index (the first
+ * cluster that may be free; it moves past every allocation and back down
+ * when a cluster below it is freed).  Before any
  * refcount is increased, every refcount block it needs must exist: a
  * missing block is created "self-describing" at the first cluster it
  * covers (that cluster is free by definition, since nothing in the range
@@ -476,9 +478,15 @@ retry:
     if (ret < 0) {
         return ret;
     }
-    if (idx == s->free_cluster_index) {
-        s->free_cluster_index = idx + n;
-    }
+    /*
+     * The next scan starts after this allocation (QEMU does the same):
+     * free runs shorter than n that were skipped are found again once a
+     * cluster below them is freed.  Moving the index only when idx was
+     * the first cluster scanned made every allocation after the metadata
+     * at the start of the image rescan all allocated clusters (quadratic).
+     */
+    assert(idx >= s->free_cluster_index);
+    s->free_cluster_index = idx + n;
     return idx << s->cluster_bits;
 }
 

@@ -685,6 +685,48 @@ START_TEST(test_corrupt_l2_entry)
 }
 END_TEST
 
+/*
+ * The free-cluster scan resumes after each allocation: writing clusters
+ * one by one leaves free_cluster_index right after the last one (it used
+ * to stay at 0 once the first data cluster followed the metadata, so each
+ * allocation rescanned every allocated cluster), and a freed cluster
+ * moves it back down and is reused.
+ */
+START_TEST(test_alloc_index)
+{
+    g_autofree char *img = tpath("idx.qcow2");
+    int64_t cs = 65536, size = 4 * MiB, len;
+    g_autofree uint8_t *ref = g_malloc0(size);
+    BDRVQcow2State *s;
+    BlockBackend *blk;
+    struct stat st;
+    int i;
+
+    create(img, "{\"size\": 4194304}");
+    blk = open_img(img, BDRV_O_RDWR | BDRV_O_UNMAP);
+    s = blk_bs(blk)->opaque;
+    for (i = 0; i < 8; i++) {
+        fill(ref + i * cs, cs, i);
+        ck_assert_int_eq(blk_pwrite(blk, i * cs, cs, ref + i * cs, 0), 0);
+        ck_assert_int_eq(stat(img, &st), 0);
+        ck_assert_int_eq(s->free_cluster_index, st.st_size / cs);
+    }
+    len = st.st_size;
+    /* a freed data cluster is the next one handed out */
+    ck_assert_int_eq(blk_pdiscard(blk, 2 * cs, cs), 0);
+    memset(ref + 2 * cs, 0, cs);
+    ck_assert_int_lt(s->free_cluster_index, len / cs);
+    fill(ref + 9 * cs, cs, 9);
+    ck_assert_int_eq(blk_pwrite(blk, 9 * cs, cs, ref + 9 * cs, 0), 0);
+    ck_assert_int_eq(stat(img, &st), 0);
+    ck_assert_int_eq(st.st_size, len);
+    verify(blk, ref, size);
+    blk_unref(blk);
+    qemu_check(img, false);
+    qemu_compare_raw(img, ref, size);
+}
+END_TEST
+
 /* ---- images written by qemu-img / qemu-io read by us ---- */
 
 static void compare_with_qemu(const char *img)
@@ -924,6 +966,7 @@ static Suite *qcow2_suite(void)
     tcase_add_loop_test(tc, test_roundtrip_cluster_sizes, 0, 4);
     tcase_add_loop_test(tc, test_refcount_widths, 0, 6);
     tcase_add_test(tc, test_refcount_growth);
+    tcase_add_test(tc, test_alloc_index);
     tcase_add_test(tc, test_backing_cow);
     tcase_add_test(tc, test_zero_and_status);
     tcase_add_test(tc, test_compressed_write);
