@@ -31,10 +31,11 @@
  * enabled, else read and written.  Offload failures with -ENOTSUP switch
  * that method off for good and the same range is copied with the next
  * method, so the task still ends with its clusters copied.  Until a clone
- * has succeeded the background walk keeps one clone in flight (a probe):
- * on a filesystem without reflink the first -ENOTSUP is seen before more
- * chunks of clone size are claimed, so the fallback stays within the
- * read/write chunk size and the memory cap.  A clone shares the source's
+ * has succeeded the background walk keeps one clone in flight (a probe of
+ * one read/write chunk, with its bounce buffer counted): on a filesystem
+ * without reflink the first -ENOTSUP is seen before any chunk of clone
+ * size (16 MiB) is claimed, and the failed probe is an ordinary
+ * read/write task.  A clone shares the source's
  * blocks as they are when the ioctl runs; the filesystem copies on the
  * next write to either file, so later guest writes never reach the
  * target, exactly as with a copy.  Copy-before-write clones too (same
@@ -762,9 +763,17 @@ static void coroutine_fn bg_task_entry(void *opaque)
     bool is_read = false;
     int ret;
 
-    ret = do_copy(s, t->offset, t->bytes, t->method, &is_read);
     if (t->clone_probe) {
+        /* let the walk go on as soon as the method is known */
+        ret = s->use_clone ? try_clone(s, t->offset, t->bytes) : -ENOTSUP;
         s->clone_probes--;
+        qemu_co_queue_restart_all(&s->bg_queue);
+        if (ret == -ENOTSUP) {
+            /* cloning is off now: the next method */
+            ret = do_copy(s, t->offset, t->bytes, t->method, &is_read);
+        }
+    } else {
+        ret = do_copy(s, t->offset, t->bytes, t->method, &is_read);
     }
     if (ret < 0 && s->bg_ret == 0) {
         s->bg_ret = ret;
@@ -968,7 +977,9 @@ int coroutine_fn block_copy_run(BlockCopyState *s, const BlockCopyHooks *hooks,
          */
         if (method != METHOD_ZERO) {
             method = data_method(s);
-            if (method == METHOD_READ_WRITE) {
+            if (method == METHOD_READ_WRITE ||
+                (method == METHOD_CLONE && !s->clone_ok)) {
+                /* a clone probe is one read/write chunk: its fallback */
                 end = MIN(end, start + rw_chunk(s));
             }
         }
@@ -985,11 +996,10 @@ int coroutine_fn block_copy_run(BlockCopyState *s, const BlockCopyHooks *hooks,
         s->stats.max_workers_seen = MAX(s->stats.max_workers_seen,
                                         s->bg_running);
         if (method == METHOD_CLONE && !s->clone_ok) {
-            /* its fallback reads and writes through one pooled buffer */
             t->clone_probe = true;
             s->clone_probes++;
-            t->mem = s->buf_size;
-        } else if (method == METHOD_READ_WRITE) {
+        }
+        if (method == METHOD_READ_WRITE || t->clone_probe) {
             t->mem = bounce_size(s, count);
         }
         if (t->mem) {
