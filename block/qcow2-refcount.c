@@ -4,9 +4,11 @@
  * one per host cluster.  Entries narrower than a byte are packed starting
  * at the least significant bit, as QEMU does.
  *
- * Allocation scans for free clusters from free_cluster_index (the first
- * cluster that may be free; it moves past every allocation and back down
- * when a cluster below it is freed).  Before any
+ * Allocation is first fit: it scans for free clusters from
+ * free_cluster_index (every cluster below it is in use, except those freed
+ * while data I/O was in flight, see cluster_became_free), skipping the
+ * stretch up to free_run_end when that holds no free run long enough (the
+ * hint is dropped whenever a cluster is freed).  Before any
  * refcount is increased, every refcount block it needs must exist: a
  * missing block is created "self-describing" at the first cluster it
  * covers (that cluster is free by definition, since nothing in the range
@@ -182,6 +184,8 @@ static void cluster_became_free(BlockDriverState *bs, int64_t index)
         s->free_byte_offset = 0;
     }
     s->cluster_cache_offset = -1;
+    /* a longer free run may exist behind free_cluster_index now */
+    s->free_run_end = 0;
     if (s->data_io_in_flight) {
         /* a request may still read the old data: don't reuse it yet */
         if (s->deferred_free_index < 0 || index < s->deferred_free_index) {
@@ -408,14 +412,31 @@ static int coroutine_fn grow_reftable(BlockDriverState *bs,
                                  old_clusters << s->cluster_bits, -1);
 }
 
-/* Find n free clusters from free_cluster_index (refcounts not changed) */
+/* What a scan for free clusters saw before the run it returns */
+typedef struct FreeScan {
+    int64_t first_free;   /* first free cluster, -1: none */
+    int64_t max_run;      /* longest free run that was too short */
+    bool skipped;         /* started at free_run_end (the hint) */
+} FreeScan;
+
+/*
+ * Find n free clusters, first fit from free_cluster_index (refcounts not
+ * changed).  The hint lets a request skip the allocated stretch behind
+ * free_cluster_index when it holds no free run long enough for it.
+ */
 static int64_t coroutine_fn find_free_clusters(BlockDriverState *bs,
-                                               int64_t n)
+                                               int64_t n, FreeScan *scan)
 {
     BDRVQcow2State *s = bs->opaque;
     int64_t i = s->free_cluster_index, run = 0;
     uint64_t covered = (uint64_t)s->refcount_table_size << s->refblock_bits;
 
+    *scan = (FreeScan) { .first_free = -1 };
+    if (s->free_run_end > i && s->free_run_start == i &&
+        n > s->free_run_max) {
+        i = s->free_run_end;
+        scan->skipped = true;
+    }
     while (run < n) {
         uint64_t rc;
         int ret;
@@ -430,11 +451,18 @@ static int64_t coroutine_fn find_free_clusters(BlockDriverState *bs,
             return ret;
         }
         if (rc == 0) {
+            if (scan->first_free < 0) {
+                scan->first_free = i + run;
+            }
             run++;
         } else {
+            scan->max_run = MAX(scan->max_run, run);
             i += run + 1;
             run = 0;
         }
+    }
+    if (scan->first_free < 0) {
+        scan->first_free = i;
     }
     if ((uint64_t)(i + n) << s->cluster_bits > L2E_OFFSET_MASK + 1) {
         return -EFBIG;
@@ -445,6 +473,7 @@ static int64_t coroutine_fn find_free_clusters(BlockDriverState *bs,
 int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs, int64_t n)
 {
     BDRVQcow2State *s = bs->opaque;
+    FreeScan scan;
     int64_t idx;
     uint64_t rt;
     int ret;
@@ -452,7 +481,7 @@ int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs, int64_t n)
     assert(n > 0);
     BLKDBG_EVENT(bs->file, BLKDBG_CLUSTER_ALLOC);
 retry:
-    idx = find_free_clusters(bs, n);
+    idx = find_free_clusters(bs, n, &scan);
     if (idx < 0) {
         return idx;
     }
@@ -479,14 +508,23 @@ retry:
         return ret;
     }
     /*
-     * The next scan starts after this allocation (QEMU does the same):
-     * free runs shorter than n that were skipped are found again once a
-     * cluster below them is freed.  Moving the index only when idx was
-     * the first cluster scanned made every allocation after the metadata
-     * at the start of the image rescan all allocated clusters (quadratic).
+     * Everything below the first free cluster the scan saw is in use, so
+     * the next first-fit scan starts there (or after this allocation).
+     * The free runs between there and idx are all shorter than n: the
+     * hint lets longer requests skip them, so sequential allocation does
+     * not rescan every allocated cluster each time (it used to, from the
+     * end of the header metadata: quadratic).
      */
     assert(idx >= s->free_cluster_index);
-    s->free_cluster_index = idx + n;
+    if (scan.skipped) {
+        s->free_run_max = MAX(s->free_run_max, scan.max_run);
+    } else {
+        s->free_cluster_index = scan.first_free < idx ? scan.first_free
+                                                      : idx + n;
+        s->free_run_max = scan.max_run;
+    }
+    s->free_run_start = s->free_cluster_index;
+    s->free_run_end = idx + n;
     return idx << s->cluster_bits;
 }
 

@@ -509,6 +509,7 @@ static int coroutine_fn qcow2_do_open(BlockDriverState *bs, json_t *options,
     s->cluster_cache_offset = -1;
     s->deferred_free_index = -1;
     s->free_cluster_index = 0;
+    s->free_run_end = 0;
     qemu_co_mutex_init(&s->lock);
 
     if ((flags & BDRV_O_RDWR) && s->qcow_version >= 3 &&
@@ -943,9 +944,9 @@ static int coroutine_fn write_allocate(BlockDriverState *bs, uint64_t offset,
     qemu_co_mutex_lock(&s->lock);
     qcow2_data_io_end(s);
 
-    if (ret == 0 && s->corrupt_signalled) {
+    if (s->corrupt_signalled) {
         /* no metadata updates on a corrupt image: the clusters leak */
-        ret = -EIO;
+        ret = ret < 0 ? ret : -EIO;
         qcow2_alloc_in_flight_remove(s, &alloc);
         goto out;
     }

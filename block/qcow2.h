@@ -229,6 +229,14 @@ typedef struct BDRVQcow2State {
 
     CoMutex lock;
     int64_t free_cluster_index;
+    /*
+     * Allocation hint: no free run in [free_run_start, free_run_end) is
+     * longer than free_run_max clusters; used while free_cluster_index ==
+     * free_run_start, dropped (free_run_end = 0) when a cluster is freed.
+     */
+    int64_t free_run_start;
+    int64_t free_run_end;
+    int64_t free_run_max;
     int64_t free_byte_offset;      /* compressed data packing, 0 = none */
     unsigned data_io_in_flight;
     int64_t deferred_free_index;   /* -1: nothing freed while in flight */

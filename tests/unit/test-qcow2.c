@@ -689,13 +689,26 @@ END_TEST
  * The free-cluster scan resumes after each allocation: writing clusters
  * one by one leaves free_cluster_index right after the last one (it used
  * to stay at 0 once the first data cluster followed the metadata, so each
- * allocation rescanned every allocated cluster), and a freed cluster
- * moves it back down and is reused.
+ * allocation rescanned every allocated cluster); a freed cluster moves it
+ * back down, and allocation stays first fit: the hole goes to the first
+ * request small enough for it.
  */
+static int64_t host_of(BlockBackend *blk, int64_t offset)
+{
+    int64_t pnum = 0, map = -1;
+    BlockDriverState *file = NULL;
+    int ret = bdrv_block_status(blk_bs(blk), offset, 512, &pnum, &map,
+                                &file);
+
+    ck_assert_int_ge(ret, 0);
+    ck_assert(ret & BDRV_BLOCK_OFFSET_VALID);
+    return map;
+}
+
 START_TEST(test_alloc_index)
 {
     g_autofree char *img = tpath("idx.qcow2");
-    int64_t cs = 65536, size = 4 * MiB, len;
+    int64_t cs = 65536, size = 4 * MiB, len, hole;
     g_autofree uint8_t *ref = g_malloc0(size);
     BDRVQcow2State *s;
     BlockBackend *blk;
@@ -712,14 +725,31 @@ START_TEST(test_alloc_index)
         ck_assert_int_eq(s->free_cluster_index, st.st_size / cs);
     }
     len = st.st_size;
-    /* a freed data cluster is the next one handed out */
+    hole = host_of(blk, 2 * cs);
+    /* a freed data cluster: first fit hands it out again ... */
     ck_assert_int_eq(blk_pdiscard(blk, 2 * cs, cs), 0);
     memset(ref + 2 * cs, 0, cs);
-    ck_assert_int_lt(s->free_cluster_index, len / cs);
+    ck_assert_int_eq(s->free_cluster_index, hole / cs);
+    /* ... but not to a request too big for it (appended; the hint
+     * then skips the hole and the clusters behind it) */
+    fill(ref + 10 * cs, 4 * cs, 10);
+    ck_assert_int_eq(blk_pwrite(blk, 10 * cs, 4 * cs, ref + 10 * cs, 0), 0);
+    ck_assert_int_eq(host_of(blk, 10 * cs), len);
+    fill(ref + 20 * cs, 2 * cs, 20);
+    ck_assert_int_eq(blk_pwrite(blk, 20 * cs, 2 * cs, ref + 20 * cs, 0), 0);
+    ck_assert_int_eq(host_of(blk, 20 * cs), len + 4 * cs);
+    ck_assert_int_eq(s->free_cluster_index, hole / cs);
+    /* ... to one that fits */
     fill(ref + 9 * cs, cs, 9);
     ck_assert_int_eq(blk_pwrite(blk, 9 * cs, cs, ref + 9 * cs, 0), 0);
+    ck_assert_int_eq(host_of(blk, 9 * cs), hole);
+    ck_assert_int_eq(s->free_cluster_index, hole / cs + 1);
     ck_assert_int_eq(stat(img, &st), 0);
-    ck_assert_int_eq(st.st_size, len);
+    ck_assert_int_eq(st.st_size, len + 6 * cs);
+    fill(ref + 30 * cs, cs, 30);
+    ck_assert_int_eq(blk_pwrite(blk, 30 * cs, cs, ref + 30 * cs, 0), 0);
+    ck_assert_int_eq(host_of(blk, 30 * cs), len + 6 * cs);
+    ck_assert_int_eq(s->free_cluster_index, (len + 7 * cs) / cs);
     verify(blk, ref, size);
     blk_unref(blk);
     qemu_check(img, false);
