@@ -11,7 +11,8 @@
  * - a discard that overlaps an allocation in flight waits for it (else it
  *   would free the cluster the allocation replaces a second time);
  * - an I/O error on one allocation's data write, while another is in
- *   flight, leaves a consistent image;
+ *   flight, leaves a consistent image; corruption detected meanwhile makes
+ *   the allocation fail without touching metadata;
  * - random writes (full, partial with copy-on-write, across L2 tables),
  *   write zeroes, discards, compressed writes and reads from 16 coroutines
  *   at once, with small clusters and the smallest L2/refcount caches (so
@@ -492,6 +493,55 @@ START_TEST(test_error_while_other_in_flight)
 }
 END_TEST
 
+/*
+ * Corruption found while an allocation's data write is in flight: the
+ * allocation fails and leaves the L2 table alone (no metadata updates on
+ * a corrupt image).
+ */
+START_TEST(test_corruption_while_in_flight)
+{
+    g_autofree char *img = tpath("corrupt.qcow2");
+    g_autofree uint8_t *buf = g_malloc(CS);
+    uint64_t be, l1_off, l2_off;
+    int64_t pnum;
+    BlockBackend *blk;
+    Op w1, rd;
+    int fd;
+
+    create(img, 4 * MiB, CS);
+    blk = open_img(img, "", false);
+    memset(buf, 0x11, CS);
+    ck_assert_int_eq(blk_pwrite(blk, 0, CS, buf, 0), 0);
+    ck_assert_int_eq(blk_pwrite(blk, 10 * CS, CS, buf, 0), 0);
+    blk_unref(blk);
+    /* L2 entry of guest cluster 10 -> an unaligned host offset */
+    fd = open(img, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, &be, 8, QCOW2_HDR_L1_OFFSET), 8);
+    l1_off = GUINT64_FROM_BE(be);
+    ck_assert_int_eq(pread(fd, &be, 8, l1_off), 8);
+    l2_off = GUINT64_FROM_BE(be) & L1E_OFFSET_MASK;
+    be = GUINT64_TO_BE(UINT64_C(0x12345600) | QCOW_OFLAG_COPIED);
+    ck_assert_int_eq(pwrite(fd, &be, 8, l2_off + 10 * 8), 8);
+    close(fd);
+
+    blk = open_img(img, "", false);
+    ck_assert_int_eq(bdrv_debug_breakpoint(blk_bs(blk), "write_aio", "A"),
+                     0);
+    op_start(&w1, blk, OP_WRITE, 3 * CS, CS, buf);
+    wait_suspended(blk, "A");
+    op_start(&rd, blk, OP_READ, 10 * CS, CS, buf);
+    op_finish(&rd, -EIO);
+    ck_assert(qcow2_state(blk)->corrupt_signalled);
+    ck_assert_int_eq(bdrv_debug_resume(blk_bs(blk), "A"), 0);
+    op_finish(&w1, -EIO);
+    ck_assert_uint_eq(allocs_in_flight(blk), 0);
+    /* guest cluster 3 is still unallocated */
+    ck_assert_int_eq(bdrv_is_allocated(blk_bs(blk), 3 * CS, CS, &pnum), 0);
+    blk_unref(blk);
+}
+END_TEST
+
 /* ---- random concurrent requests against a flat model ---- */
 
 #define STRESS_WORKERS 16
@@ -711,6 +761,7 @@ static Suite *qcow2_conc_suite(void)
     tcase_add_test(tc, test_same_cluster_one_allocation);
     tcase_add_test(tc, test_discard_waits_for_allocation);
     tcase_add_test(tc, test_error_while_other_in_flight);
+    tcase_add_test(tc, test_corruption_while_in_flight);
     tcase_add_loop_test(tc, test_stress, 0, 3);
     suite_add_tcase(s, tc);
     return s;
