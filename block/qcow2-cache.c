@@ -11,6 +11,8 @@
  * and then the file (a barrier), so e.g. a refcount increase is stable
  * before the L2 entry using the cluster.  The relation never forms a
  * cycle: setting one direction while the other holds flushes first.
+ * Flushing the L2 cache also writes the L1 entries of new L2 tables,
+ * which qcow2-cluster.c leaves dirty in memory until then.
  */
 #include "qemu/osdep.h"
 #include "qemu/memalign.h"
@@ -137,6 +139,7 @@ static int coroutine_fn cache_entry_flush(BlockDriverState *bs,
 
 int coroutine_fn qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c)
 {
+    BDRVQcow2State *s = bs->opaque;
     bool wrote = false;
     int result = 0;
     int i;
@@ -154,6 +157,19 @@ int coroutine_fn qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c)
     if (result == 0 && wrote) {
         /* a barrier for whatever depends on this cache */
         result = bdrv_co_flush(bs->file->bs);
+    }
+    if (result == 0 && c == s->l2_table_cache && qcow2_l1_dirty(s)) {
+        /*
+         * L1 entries of new L2 tables (see qcow2-cluster.c): the tables
+         * are on disk now, or were written back earlier (eviction, no
+         * barrier then: this one is a no-op if nothing was written since)
+         */
+        if (!wrote) {
+            result = bdrv_co_flush(bs->file->bs);
+        }
+        if (result == 0) {
+            result = qcow2_write_dirty_l1(bs);
+        }
     }
     return result;
 }
@@ -289,6 +305,18 @@ void qcow2_cache_entry_mark_dirty(Qcow2Cache *c, void *table)
 
     assert(c->entries[i].offset != 0);
     c->entries[i].dirty = true;
+}
+
+bool qcow2_cache_has(Qcow2Cache *c, uint64_t offset)
+{
+    int i;
+
+    for (i = 0; i < c->size; i++) {
+        if (c->entries[i].offset == (int64_t)offset) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset)

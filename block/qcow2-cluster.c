@@ -8,6 +8,14 @@
  * copied to a new cluster before its entries change, and a shared data
  * cluster is rewritten elsewhere (see qcow2.c).
  *
+ * L1 entries of new (empty) L2 tables are written lazily: the in-memory
+ * L1 table is authoritative, and the dirty range reaches the disk at the
+ * next flush of the L2 cache, behind a barrier after the tables and their
+ * refcounts.  Before that a crash leaks the tables and the clusters they
+ * map (they are allocated but unreachable), never more.  Everything that
+ * writes or reads the on-disk L1 table flushes the L2 cache first (grow,
+ * check, flush, close).
+ *
  * In-flight allocations: an allocating write registers the guest clusters
  * it is about to map before it drops s->lock for its data write, and
  * removes the record once their L2 entries are set (or the write failed).
@@ -51,7 +59,9 @@ static int64_t l2_offset_for(BlockDriverState *bs, uint64_t offset)
                                        l2_offset, l1_index);
     }
     file_len = bdrv_getlength(bs->file->bs);
-    if (file_len >= 0 && l2_offset + s->cluster_size > (uint64_t)file_len) {
+    /* a new table may live in the cache only, not yet written */
+    if (file_len >= 0 && l2_offset + s->cluster_size > (uint64_t)file_len &&
+        !qcow2_cache_has(s->l2_table_cache, l2_offset)) {
         return qcow2_signal_corruption(bs, "L2 table offset %#" PRIx64
                                        " is beyond the end of the image "
                                        "file (L1 index %#" PRIx64 ")",
@@ -218,6 +228,15 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size)
     if (min_size <= s->l1_size) {
         return 0;
     }
+    /*
+     * The new table is written from memory: every L2 table it points at
+     * must be on disk first (this also writes the lazy L1 entries into
+     * the old table)
+     */
+    ret = qcow2_cache_flush(bs, s->l2_table_cache);
+    if (ret < 0) {
+        return ret;
+    }
     new_size = MIN(new_size, QCOW_MAX_L1_SIZE / 8);
     if (new_size < min_size) {
         return -EFBIG;
@@ -279,6 +298,48 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size)
 fail:
     qcow2_free_clusters(bs, new_offset, new_bytes);
     return ret;
+}
+
+bool qcow2_l1_dirty(BDRVQcow2State *s)
+{
+    return s->l1_dirty_end > s->l1_dirty_start;
+}
+
+int coroutine_fn qcow2_write_dirty_l1(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t start = s->l1_dirty_start, end = s->l1_dirty_end, i;
+    g_autofree uint64_t *buf = NULL;
+    int ret;
+
+    if (!qcow2_l1_dirty(s)) {
+        return 0;
+    }
+    assert(end <= s->l1_size);
+    buf = g_new(uint64_t, end - start);
+    for (i = start; i < end; i++) {
+        buf[i - start] = GUINT64_TO_BE(s->l1_table[i]);
+    }
+    BLKDBG_EVENT(bs->file, BLKDBG_L1_UPDATE);
+    ret = bdrv_co_pwrite(bs->file, s->l1_table_offset + start * 8,
+                         (end - start) * 8, buf, 0);
+    if (ret < 0) {
+        return ret;
+    }
+    /* entries dirtied meanwhile (the lock is held: none) stay dirty */
+    s->l1_dirty_start = s->l1_dirty_end = 0;
+    return 0;
+}
+
+static void l1_mark_dirty(BDRVQcow2State *s, uint64_t index)
+{
+    if (!qcow2_l1_dirty(s)) {
+        s->l1_dirty_start = index;
+        s->l1_dirty_end = index + 1;
+    } else {
+        s->l1_dirty_start = MIN(s->l1_dirty_start, index);
+        s->l1_dirty_end = MAX(s->l1_dirty_end, index + 1);
+    }
 }
 
 static int coroutine_fn write_l1_entry(BlockDriverState *bs, uint64_t index)
@@ -348,7 +409,24 @@ int coroutine_fn qcow2_get_l2_for_write(BlockDriverState *bs,
         memset(new_table, 0, s->cluster_size);
     }
     qcow2_cache_entry_mark_dirty(s->l2_table_cache, new_table);
-    /* the table (after its refcount) must be on disk before the L1 entry */
+    if (!old_l2) {
+        /*
+         * A new table: its L1 entry is written with the next flush of the
+         * L2 cache, after the table and its refcount and behind a barrier
+         * (qcow2_cache_flush).  Until then a crash only leaks the table
+         * and the clusters it maps; and this write does not wait for an
+         * fdatasync of all the data written so far.
+         */
+        s->l1_table[l1_index] = new_l2 | QCOW_OFLAG_COPIED;
+        l1_mark_dirty(s, l1_index);
+        *table = new_table;
+        return 0;
+    }
+    /*
+     * A copy of a shared table: the old one loses a reference once the L1
+     * entry stops pointing at it, so that entry is written right away,
+     * after the table (and its refcount) are on disk.
+     */
     BLKDBG_EVENT(bs->file, BLKDBG_L2_ALLOC_WRITE);
     ret = qcow2_cache_flush(bs, s->l2_table_cache);
     if (ret < 0) {
@@ -358,17 +436,15 @@ int coroutine_fn qcow2_get_l2_for_write(BlockDriverState *bs,
     s->l1_table[l1_index] = new_l2 | QCOW_OFLAG_COPIED;
     ret = write_l1_entry(bs, l1_index);
     if (ret < 0) {
-        s->l1_table[l1_index] = old_l2 ? old_l2 : 0;
+        s->l1_table[l1_index] = old_l2;
         qcow2_cache_put(s->l2_table_cache, (void **)&new_table);
         goto fail;
     }
-    if (old_l2) {
-        /* the snapshot keeps its reference */
-        ret = qcow2_free_clusters(bs, old_l2, s->cluster_size);
-        if (ret < 0) {
-            qcow2_cache_put(s->l2_table_cache, (void **)&new_table);
-            return ret;
-        }
+    /* the snapshot keeps its reference */
+    ret = qcow2_free_clusters(bs, old_l2, s->cluster_size);
+    if (ret < 0) {
+        qcow2_cache_put(s->l2_table_cache, (void **)&new_table);
+        return ret;
     }
     *table = new_table;
     return 0;

@@ -20,7 +20,10 @@
  * it (the L2 cache "depends" on the refcount cache), a new L2 table is on
  * disk before the L1 entry that points at it, and when clusters are freed
  * the L2 entries are cleared on disk before the refcounts are decreased
- * (the refcount cache then depends on the L2 cache).  The worst case is a
+ * (the refcount cache then depends on the L2 cache).  The L1 entry of a
+ * new L2 table is written at the next flush of the L2 cache, after the
+ * table, behind a barrier (until then it is in memory only).  The worst
+ * case is a
  * leak (refcount > references), never a cluster referenced with a refcount
  * too low.  In-memory values of the L1 and refcount tables are host
  * endian; the cached L2 tables and refcount blocks are kept big endian, as
@@ -208,6 +211,9 @@ typedef struct BDRVQcow2State {
     uint32_t l1_size;
     uint64_t l1_table_offset;
     uint64_t *l1_table;        /* host endian, l1_size entries */
+    /* [start, end): entries not yet written (new L2 tables, see -cluster.c) */
+    uint64_t l1_dirty_start;
+    uint64_t l1_dirty_end;
 
     uint64_t refcount_table_offset;
     uint32_t refcount_table_size;  /* entries */
@@ -309,6 +315,8 @@ int coroutine_fn qcow2_cache_set_dependency(BlockDriverState *bs,
 void qcow2_cache_depends_on_flush(Qcow2Cache *c);
 /* forget a cached table whose cluster is freed (dirty data dropped) */
 void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset);
+/* is the table at offset in the cache? */
+bool qcow2_cache_has(Qcow2Cache *c, uint64_t offset);
 /* offset of a table obtained from the cache */
 uint64_t qcow2_cache_table_offset(Qcow2Cache *c, void *table);
 int qcow2_cache_num_tables(Qcow2Cache *c);
@@ -373,6 +381,12 @@ void coroutine_fn qcow2_wait_for_allocations(BlockDriverState *bs,
                                              uint64_t bytes);
 int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs,
                                      uint64_t min_size);
+/*
+ * Lazily written L1 entries: qcow2_cache_flush() of the L2 cache writes
+ * them (after a barrier); qcow2_write_dirty_l1 does the write itself.
+ */
+bool qcow2_l1_dirty(BDRVQcow2State *s);
+int coroutine_fn qcow2_write_dirty_l1(BlockDriverState *bs);
 /* whole-cluster operations on [offset, offset + bytes), cluster aligned */
 int coroutine_fn qcow2_cluster_zeroize(BlockDriverState *bs, uint64_t offset,
                                        uint64_t bytes, bool unmap);

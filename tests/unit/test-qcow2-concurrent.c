@@ -13,6 +13,9 @@
  * - an I/O error on one allocation's data write, while another is in
  *   flight, leaves a consistent image; corruption detected meanwhile makes
  *   the allocation fail without touching metadata;
+ * - a write that needs a new L2 table does not flush the file: the L1
+ *   entry is written at the next flush (a crash before leaks, never
+ *   corrupts), also when the L1 table grows meanwhile;
  * - random writes (full, partial with copy-on-write, across L2 tables),
  *   write zeroes, discards, compressed writes and reads from 16 coroutines
  *   at once, with small clusters and the smallest L2/refcount caches (so
@@ -162,7 +165,8 @@ static BlockBackend *open_img(const char *path, const char *rules,
     bs = bdrv_open(o, &err);
     ck_assert_msg(bs != NULL, "open %s: %s", s,
                   err ? error_get_pretty(err) : "");
-    blk = blk_new(BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE, BLK_PERM_ALL);
+    blk = blk_new(BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
+                  BLK_PERM_RESIZE, BLK_PERM_ALL);
     ck_assert(blk_insert_bs(blk, bs, &error_abort));
     bdrv_unref(bs);
     return blk;
@@ -542,6 +546,106 @@ START_TEST(test_corruption_while_in_flight)
 }
 END_TEST
 
+static uint64_t disk_l1_entry(const char *path, int index)
+{
+    uint64_t be;
+    int fd = open(path, O_RDONLY);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, &be, 8, QCOW2_HDR_L1_OFFSET), 8);
+    ck_assert_int_eq(pread(fd, &be, 8, GUINT64_FROM_BE(be) + index * 8), 8);
+    close(fd);
+    return GUINT64_FROM_BE(be);
+}
+
+/*
+ * A write that needs a new L2 table does not flush the file (every flush
+ * fails here): the L1 entry stays in memory until the next flush.  If that
+ * never succeeds, the image only leaks the table and the data clusters.
+ * With a working flush, the entry is on disk afterwards.
+ */
+START_TEST(test_new_l2_table_lazy_l1)
+{
+    g_autofree char *img = tpath("lazy.qcow2");
+    int64_t size = 1 * GiB;
+    g_autofree uint8_t *buf = g_malloc(CS);
+    g_autofree uint8_t *got = g_malloc(CS);
+    g_autofree char *out = NULL;
+    BlockBackend *blk;
+    int st;
+
+    create(img, size, CS);
+    blk = open_img(img, "\"inject-error\":[{\"event\":\"flush_to_disk\","
+                   "\"errno\":5}],", false);
+    memset(buf, 0x42, CS);
+    /* two L2 tables (each covers 512 MiB) */
+    ck_assert_int_eq(blk_pwrite(blk, 0, CS, buf, 0), 0);
+    ck_assert_int_eq(blk_pwrite(blk, 700 * MiB, CS, buf, 0), 0);
+    ck_assert_int_eq(blk_pread(blk, 700 * MiB, CS, got, 0), 0);
+    ck_assert(memcmp(got, buf, CS) == 0);
+    ck_assert_uint_eq(disk_l1_entry(img, 0), 0);
+    ck_assert_uint_eq(disk_l1_entry(img, 1), 0);
+    ck_assert_int_eq(blk_flush(blk), -EIO);
+    ck_assert_uint_eq(disk_l1_entry(img, 1), 0);
+    blk_unref(blk);             /* its flush fails too */
+    if (have_qemu) {
+        /* leaked (exit 3), not corrupt (exit 2) */
+        st = run(&out, "qemu-img check -f qcow2 '%s'", img);
+        ck_assert_msg(st == 3, "qemu-img check exit %d: %s", st, out);
+        ck_assert_msg(!strstr(out, "ERROR"), "%s", out);
+    }
+
+    unlink(img);
+    create(img, size, CS);
+    blk = open_img(img, "", false);
+    ck_assert_int_eq(blk_pwrite(blk, 700 * MiB, CS, buf, 0), 0);
+    ck_assert_uint_eq(disk_l1_entry(img, 1), 0);
+    ck_assert_int_eq(blk_flush(blk), 0);
+    ck_assert_uint_ne(disk_l1_entry(img, 1), 0);
+    ck_assert_uint_eq(disk_l1_entry(img, 1),
+                      qcow2_state(blk)->l1_table[1]);
+    blk_unref(blk);
+    blk = open_img(img, "", false);
+    ck_assert_int_eq(blk_pread(blk, 700 * MiB, CS, got, 0), 0);
+    ck_assert(memcmp(got, buf, CS) == 0);
+    blk_unref(blk);
+    qemu_check_clean(img);
+}
+END_TEST
+
+/*
+ * Growing the L1 table (resize) while L1 entries are only in memory: the
+ * new table is written with them, after their L2 tables.
+ */
+START_TEST(test_l1_grow_with_lazy_entries)
+{
+    g_autofree char *img = tpath("grow.qcow2");
+    int64_t size = 1 * MiB, big = 8 * MiB;
+    g_autofree uint8_t *ref = g_malloc0(big);
+    BlockBackend *blk;
+
+    create(img, size, 512);
+    blk = open_img(img, "", false);
+    memset(ref + 1000, 0x31, 3000);
+    memset(ref + 600 * KiB, 0x32, 5000);
+    ck_assert_int_eq(blk_pwrite(blk, 1000, 3000, ref + 1000, 0), 0);
+    ck_assert_int_eq(blk_pwrite(blk, 600 * KiB, 5000, ref + 600 * KiB, 0),
+                     0);
+    ck_assert(qcow2_l1_dirty(qcow2_state(blk)));
+    ck_assert_int_eq(blk_truncate(blk, big, false, &error_abort), 0);
+    ck_assert(!qcow2_l1_dirty(qcow2_state(blk)));
+    memset(ref + 7 * MiB, 0x33, 4096);
+    ck_assert_int_eq(blk_pwrite(blk, 7 * MiB, 4096, ref + 7 * MiB, 0), 0);
+    verify(blk, ref, big);
+    blk_unref(blk);
+    blk = open_img(img, "", false);
+    verify(blk, ref, big);
+    blk_unref(blk);
+    qemu_check_clean(img);
+    qemu_compare_raw(img, ref, big);
+}
+END_TEST
+
 /* ---- random concurrent requests against a flat model ---- */
 
 #define STRESS_WORKERS 16
@@ -762,6 +866,8 @@ static Suite *qcow2_conc_suite(void)
     tcase_add_test(tc, test_discard_waits_for_allocation);
     tcase_add_test(tc, test_error_while_other_in_flight);
     tcase_add_test(tc, test_corruption_while_in_flight);
+    tcase_add_test(tc, test_new_l2_table_lazy_l1);
+    tcase_add_test(tc, test_l1_grow_with_lazy_entries);
     tcase_add_loop_test(tc, test_stress, 0, 3);
     suite_add_tcase(s, tc);
     return s;
