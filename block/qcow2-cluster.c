@@ -326,7 +326,7 @@ int coroutine_fn qcow2_write_dirty_l1(BlockDriverState *bs)
     if (ret < 0) {
         return ret;
     }
-    /* entries dirtied meanwhile (the lock is held: none) stay dirty */
+    /* callers hold s->lock: no entry was dirtied during the write */
     s->l1_dirty_start = s->l1_dirty_end = 0;
     return 0;
 }
