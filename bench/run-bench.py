@@ -21,6 +21,9 @@
 #      For the latter, query-jobs after fio tells whether the backup was
 #      still running for the whole fio run (reported per run).
 #   3. nbdcopy of a read-only export of the source to null:, wall time.
+#   4. As root with mkfs.xfs and loop devices: 1. raw->raw again on a
+#      loop-mounted XFS image with reflink=1 (blockd clones clusters,
+#      QSD copy-range reflinks); skipped with the reason otherwise.
 #
 # The source is SIZE bytes of raw image built deterministically from a seed:
 # chunks of 256 KiB, exactly 3/4 of them pseudo-random data and 1/4 zero;
@@ -176,6 +179,12 @@ class Bench:
 
     def path(self, name):
         return os.path.join(self.dir, name)
+
+    def on_xfs(self):
+        """The Bench on the XFS (reflink) mount; raises Skip without one."""
+        if not hasattr(self, 'xfs'):
+            self.xfs = XfsMount(self)
+        return self.xfs.get()
 
     def launch(self, kind, src, export=None, writable=False):
         """Start a fresh daemon of kind with src as node 'src'.
@@ -392,7 +401,73 @@ METRICS = [
     ('iops-full64', ('blockd', 'qsd'),
      lambda b, k: b.guest_writes(k, 'full64')),
     ('nbdcopy', ('blockd', 'qsd'), lambda b, k: b.nbdcopy(k)),
+    ('xfs-backup-raw', ('blockd', 'qsd'),
+     lambda b, k: b.on_xfs().backup(k, 'raw')),
+    ('xfs-backup-raw-copy-range', ('qsd',),
+     lambda b, k: b.on_xfs().backup(k, 'raw',
+                                    x_perf={'use-copy-range': True})),
 ]
+
+
+class Skip(Exception):
+    """A metric that cannot run on this machine (reason in the message)."""
+
+
+class XfsMount:
+    """A loop-mounted XFS (reflink=1) image in workdir, for the reflink rows.
+
+    Needs root, mkfs.xfs (xfsprogs) and loop devices; otherwise the XFS
+    metrics are skipped with the reason.  The source is copied onto it
+    (a real copy, not a clone) and a Bench there runs the backups.
+    """
+
+    def __init__(self, bench):
+        self.bench = bench
+        self.img = bench.path('xfs.img')
+        self.mnt = bench.path('xfs')
+        self.mounted = False
+        self.xbench = None
+        self.reason = None
+
+    def setup(self):
+        if os.geteuid() != 0:
+            raise Skip('needs root to loop-mount an XFS image')
+        if not shutil.which('mkfs.xfs'):
+            raise Skip('mkfs.xfs (xfsprogs) not installed')
+        with open(self.img, 'wb') as f:
+            f.truncate(3 * self.bench.size + (512 << 20))
+        os.makedirs(self.mnt, exist_ok=True)
+        for argv in (['mkfs.xfs', '-q', '-m', 'reflink=1', self.img],
+                     ['mount', '-o', 'loop', self.img, self.mnt]):
+            r = subprocess.run(argv, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise Skip('%s failed: %s' % (argv[0], r.stderr.strip()))
+        self.mounted = True
+        xb = Bench(self.bench.opts, self.mnt, self.bench.daemons)
+        xb.seq = 1000
+        run(['cp', '--sparse=always', '--reflink=never', self.bench.src,
+             xb.src])
+        os.sync()
+        read_through(xb.src)
+        for kind in xb.daemons:         # warm-up, not measured
+            xb.backup(kind, 'raw')
+        self.xbench = xb
+
+    def get(self):
+        if self.xbench is None and self.reason is None:
+            try:
+                self.setup()
+            except Skip as e:
+                self.reason = str(e)
+                log('  XFS rows skipped: %s' % e)
+        if self.reason:
+            raise Skip(self.reason)
+        return self.xbench
+
+    def cleanup(self):
+        if self.mounted:
+            subprocess.run(['umount', self.mnt])
+            self.mounted = False
 
 
 def run_rounds(bench, opts, results):
@@ -408,6 +483,8 @@ def run_rounds(bench, opts, results):
                     continue
                 try:
                     r = fn(bench, kind)
+                except Skip:
+                    continue
                 except Exception as e:     # record and go on
                     r = {'error': '%s: %s' % (type(e).__name__, e)}
                 results.setdefault(name, {}).setdefault(kind, []).append(r)
@@ -550,6 +627,18 @@ def build_rows(results, src_alloc, opts):
         'iops-full64', 'iops_while_running', 'IOPS',
         lambda: check(a, None if idle_a is None else 0.7 * idle_a, '>=',
                       '(≥ 0.7× own idle)'))
+    rx = med('xfs-backup-raw', 'blockd', 'seconds')
+    row('full backup raw→raw on XFS (reflink), time', 'xfs-backup-raw',
+        'seconds', 's',
+        lambda: check(rx, None if med('xfs-backup-raw', 'qsd', 'seconds')
+                      is None else med('xfs-backup-raw', 'qsd',
+                                       'seconds') / 5, '<=',
+                      '(≤ 1/5 of QSD default, XFS)'))
+    row('  vs QSD x-perf use-copy-range (XFS)', 'xfs-backup-raw', 'seconds',
+        's', lambda: check(rx, med('xfs-backup-raw-copy-range', 'qsd',
+                                   'seconds'), '<=',
+                           '(≤ QSD copy-range, XFS)'),
+        b_metric='xfs-backup-raw-copy-range')
     row('nbdcopy export→null, time', 'nbdcopy', 'seconds', 's',
         lambda: check(med('nbdcopy', 'blockd', 'seconds'),
                       None if med('nbdcopy', 'qsd', 'seconds') is None
@@ -615,7 +704,9 @@ def markdown(meta, results, rows):
              '- page cache: warm (one unmeasured warm-up round; caches are '
              'not dropped; sync(2) before each run, untimed)',
              '- fio: nbd engine, randwrite bs=4k iodepth=16, %d s time based'
-             % meta['fio_runtime'], '',
+             % meta['fio_runtime'],
+             '- XFS rows: %s (same source copied onto it; a fresh target '
+             'file per run)' % meta.get('xfs', 'not run'), '',
              '| metric | blockd (A) | B | B median | A/B | A min–max | '
              'B min–max | target | met |',
              '|---|---|---|---|---|---|---|---|---|']
@@ -787,6 +878,9 @@ def main():
         warm_up(bench)
         run_rounds(bench, opts, results)
     finally:
+        if 'bench' in locals() and hasattr(bench, 'xfs'):
+            bench.xfs.cleanup()
+            meta['xfs'] = bench.xfs.reason or 'loop-mounted XFS, reflink=1'
         if opts.keep:
             log('scratch directory kept: %s' % workdir)
         else:
