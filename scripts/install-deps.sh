@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_pkgs="pkg-config libglib2.0-dev libjansson-dev liburing-dev libaio-dev zlib1g-dev check python3"
-oracle_pkgs="qemu-utils qemu-system-common libnbd-bin fio"
+oracle_pkgs="qemu-utils qemu-system-common libnbd-bin fio xfsprogs"
 
 missing=()
 for p in $build_pkgs $oracle_pkgs; do
