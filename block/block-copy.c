@@ -358,24 +358,32 @@ static void bounce_put(BlockCopyState *s, void *buf, int64_t bytes)
  * fresh raw target is one big hole: writing zeroes into a file opened
  * without discard=unmap would allocate it).
  */
-static int coroutine_fn write_zeroes(BlockCopyState *s, int64_t offset,
-                                     int64_t bytes)
+/*
+ * Whether the target reads zeroes in [offset, offset + bytes) by itself.
+ * Never when fleecing: there the target "reads zeroes" through its
+ * backing chain, i.e. from the source, which the guest is about to
+ * overwrite -- the zeroes must be written into the target itself.
+ */
+static bool coroutine_fn target_reads_zeroes(BlockCopyState *s,
+                                             int64_t offset, int64_t bytes)
 {
     int64_t pnum;
     int ret;
 
+    if (s->fleecing) {
+        return false;
+    }
+    ret = bdrv_co_block_status_above(s->target->bs, NULL, true, offset,
+                                     bytes, &pnum, NULL, NULL, NULL);
+    return ret >= 0 && (ret & BDRV_BLOCK_ZERO) && pnum >= bytes;
+}
+
+static int coroutine_fn write_zeroes(BlockCopyState *s, int64_t offset,
+                                     int64_t bytes)
+{
     s->stats.zero_bytes += bytes;
-    /*
-     * Not when fleecing: there the target "reads zeroes" through its
-     * backing chain, i.e. from the source, which the guest is about to
-     * overwrite -- the zeroes must be written into the target itself.
-     */
-    if (!s->fleecing) {
-        ret = bdrv_co_block_status_above(s->target->bs, NULL, true, offset,
-                                         bytes, &pnum, NULL, NULL, NULL);
-        if (ret >= 0 && (ret & BDRV_BLOCK_ZERO) && pnum >= bytes) {
-            return 0;
-        }
+    if (target_reads_zeroes(s, offset, bytes)) {
+        return 0;
     }
     return bdrv_co_pwrite_zeroes(s->target, offset, bytes,
                                  s->write_flags | BDRV_REQ_MAY_UNMAP);
@@ -549,6 +557,47 @@ static void coroutine_fn wait_overlapping(BlockCopyState *s, int64_t start,
     }
 }
 
+static BlockCopyMethod status_run(BlockCopyState *s, int64_t offset,
+                                  int64_t bytes, int64_t *pnum);
+
+/*
+ * Copy a claimed task run by run of the source's block status: a cluster
+ * that reads as zeroes is not read (for a hole that would allocate and
+ * clear page cache only to find zeroes), only zeroed on the target where
+ * needed.
+ */
+static int coroutine_fn copy_task_runs(BlockCopyState *s, BlockCopyTask *t,
+                                       bool *is_read)
+{
+    int64_t pos = t->offset, end = t->offset + t->bytes;
+
+    while (pos < end) {
+        int64_t pnum;
+        BlockCopyMethod method = status_run(s, pos, end - pos, &pnum);
+        int ret = do_copy(s, pos, pnum, method, is_read);
+
+        if (ret < 0) {
+            return ret;
+        }
+        pos += pnum;
+    }
+    return 0;
+}
+
+/*
+ * Whether a claimed range needs nothing at all: the source reads zeroes
+ * there and so does the target (a capture of it would hold zeroes in
+ * memory and write nothing later).
+ */
+static bool coroutine_fn zero_on_both_sides(BlockCopyState *s, int64_t offset,
+                                            int64_t bytes)
+{
+    int64_t pnum;
+
+    return status_run(s, offset, bytes, &pnum) == METHOD_ZERO &&
+           pnum >= bytes && target_reads_zeroes(s, offset, bytes);
+}
+
 static int coroutine_fn copy_claimed_sync(BlockCopyState *s, GSList *tasks,
                                           bool *error_is_read)
 {
@@ -562,7 +611,7 @@ static int coroutine_fn copy_claimed_sync(BlockCopyState *s, GSList *tasks,
 
         if (ret == 0) {
             s->stats.cbw_sync_bytes += t->bytes;
-            r = do_copy(s, t->offset, t->bytes, data_method(s), &is_read);
+            r = copy_task_runs(s, t, &is_read);
             if (r < 0) {
                 ret = r;
                 if (error_is_read) {
@@ -682,6 +731,15 @@ int coroutine_fn block_copy_cbw(BlockCopyState *s, int64_t offset,
         void *buf = NULL;
         int r = -ECANCELED;
 
+        if (ret == 0 && zero_on_both_sides(s, t->offset, t->bytes)) {
+            /* the old data is zeroes and the target has them already */
+            s->cbw_used -= t->bytes;
+            s->stats.zero_bytes += t->bytes;
+            s->stats.cbw_zero_bytes += t->bytes;
+            t->kind = TASK_COPY;    /* counts as copied when it ends */
+            task_end(t, 0);
+            continue;
+        }
         if (ret == 0) {
             buf = qemu_try_blockalign(s->source->bs, t->bytes);
             r = buf ? bdrv_co_pread(s->source, t->offset, t->bytes, buf,

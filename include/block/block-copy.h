@@ -116,6 +116,7 @@ typedef struct BlockCopyStats {
     uint64_t skipped_bytes;      /* unallocated clusters skipped (top) */
     uint64_t cbw_sync_bytes;     /* copied synchronously by CBW */
     uint64_t cbw_captured_bytes; /* captured into the CBW buffer */
+    uint64_t cbw_zero_bytes;     /* CBW of zeroes the target had already */
     uint64_t cbw_fallbacks;      /* CBW requests over the buffer limit */
     uint64_t copy_range_fallbacks; /* copy_range failures -> read/write */
     uint64_t clone_fallbacks;    /* ranges whose clone was -ENOTSUP */

@@ -659,6 +659,80 @@ START_TEST(test_sync_none_until_cancel)
 }
 END_TEST
 
+/*
+ * Copy-before-write of clusters that read as zeroes: they are not read (a
+ * hole would only be filled with zeroes in the page cache); with the CBW
+ * buffer, nothing is captured where the target reads zeroes too, while
+ * zeroes over target data are captured like any old data (the guest write
+ * never waits for target I/O) and written later.
+ */
+START_TEST(test_cbw_zero_clusters)
+{
+    int64_t len = 1 * MiB, cl = 64 * KiB;
+    g_autofree char *a = create_raw("src.img", len);
+    g_autofree char *c = create_raw("tgt.img", len);
+    g_autofree uint8_t *data = g_malloc(cl);
+    g_autofree uint8_t *got = g_malloc(len);
+    g_autofree uint8_t *buf = g_malloc(cl);
+    BlockDriverState *src = open_raw(a, "src");
+    BlockDriverState *tgt = open_raw(c, "tgt");
+    BlockBackend *blk = blk_rw(src);
+    BlockBackend *tblk = blk_rw(tgt);
+    const BlockCopyStats *st;
+    BackupJobOptions o;
+    BlockJob *job;
+
+    /* source: data in cluster 3, holes elsewhere; target: data in 7 */
+    pattern(data, cl, 3);
+    ck_assert_int_eq(blk_pwrite(blk, 3 * cl, cl, data, 0), 0);
+    memset(buf, 0x77, cl);
+    ck_assert_int_eq(blk_pwrite(tblk, 7 * cl, cl, buf, 0), 0);
+    blk_unref(tblk);
+    backup_job_options_init(&o, MIRROR_SYNC_MODE_NONE);
+    job = start_backup(src, tgt, &o);
+    poll_briefly(50);
+    st = backup_job_stats(job);
+    memset(buf, 0xee, 100);
+
+    /* before the first clone attempt CBW copies synchronously: no read */
+    ck_assert_int_eq(blk_pwrite(blk, 5 * cl + 10, 100, buf, 0), 0);
+    poll_briefly(20);
+    ck_assert_uint_eq(st->cbw_sync_bytes, cl);
+    ck_assert_uint_eq(st->zero_bytes, cl);
+    ck_assert_uint_eq(st->rw_bytes + st->clone_bytes +
+                      st->clone_fallbacks, 0);
+    ck_assert_uint_eq(job->job.progress.current, cl);
+
+    /* data: cloned, or (no reflink here) the clone falls back */
+    ck_assert_int_eq(blk_pwrite(blk, 3 * cl + 10, 100, buf, 0), 0);
+    poll_briefly(20);
+    ck_assert_uint_eq(st->rw_bytes + st->clone_bytes, cl);
+
+    ck_assert_int_eq(blk_pwrite(blk, 9 * cl + 10, 100, buf, 0), 0);
+    ck_assert_int_eq(blk_pwrite(blk, 7 * cl + 10, 100, buf, 0), 0);
+    poll_briefly(20);
+    if (st->clone_bytes == 0) {
+        /* the CBW buffer works now: zero on both sides needs nothing */
+        ck_assert_uint_eq(st->cbw_zero_bytes, cl);
+        /* zeroes over target data: captured, written later */
+        ck_assert_uint_eq(st->cbw_captured_bytes, cl);
+    }
+    ck_assert_uint_eq(st->rw_bytes + st->clone_bytes, cl);
+    ck_assert_uint_eq(job->job.progress.current, 4 * cl);
+    job_cancel(&job->job, false);
+    ck_assert_int_eq(finish(job, NULL), -ECANCELED);
+    g_ptr_array_set_size(events, 0);
+
+    read_all(tgt, got, len);
+    ck_assert(memcmp(got + 3 * cl, data, cl) == 0);
+    ck_assert(buffer_is_zero(got, 3 * cl));
+    ck_assert(buffer_is_zero(got + 4 * cl, len - 4 * cl));
+    blk_unref(blk);
+    bdrv_unref(src);
+    bdrv_unref(tgt);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 typedef struct ErrCase {
@@ -1071,6 +1145,7 @@ static Suite *backup_suite(void)
     tcase_add_test(tc, test_compress);
     tcase_add_test(tc, test_sync_top);
     tcase_add_test(tc, test_sync_none_until_cancel);
+    tcase_add_test(tc, test_cbw_zero_clusters);
     tcase_add_test(tc, test_error_policies);
     tcase_add_test(tc, test_cbw_error_break_guest_write);
     tcase_add_test(tc, test_cbw_error_break_snapshot);
