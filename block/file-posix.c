@@ -431,6 +431,17 @@ static void raw_close(BlockDriverState *bs)
     }
 }
 
+int raw_file_fd(BlockDriverState *bs)
+{
+    BDRVRawState *s;
+
+    if (!bs || bs->drv != &bdrv_file) {
+        return -1;
+    }
+    s = bs->opaque;
+    return s->fd;
+}
+
 /* ------------------------- thread-pool work ------------------------- */
 
 typedef struct RawPoolReq {

@@ -34,6 +34,15 @@ int coroutine_fn luring_co_submit(int fd, int64_t offset, QEMUIOVector *qiov,
 /* Number of io_uring submissions (batches) so far (tests) */
 uint64_t luring_submit_count(void);
 
+/*
+ * The descriptor of a node of the "file" driver (file-posix.c), -1 for a
+ * node of any other driver or a closed one.  For callers that move data
+ * with the descriptor directly (sendfile); they must keep the node in
+ * flight (bdrv_inc_in_flight) while they use it.
+ */
+struct BlockDriverState;
+int raw_file_fd(struct BlockDriverState *bs);
+
 int laio_init(void);
 bool laio_available(void);
 int coroutine_fn laio_co_submit(int fd, int64_t offset, QEMUIOVector *qiov,

@@ -41,6 +41,7 @@ struct NBDExport {
     size_t nr_bitmaps;
     GList *clients;          /* NBDClient in transmission on this export */
     bool shutting_down;
+    uint64_t splice_bytes;   /* READ data sent by sendfile (server.c) */
 };
 
 /* Selected meta contexts (tied to the export they were selected for) */

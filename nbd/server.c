@@ -19,6 +19,23 @@
  * ERROR/ERROR_OFFSET chunks that carry a message, every other command
  * with a NONE chunk.
  *
+ * Zero-copy READ data: when the export's node is a file (driver "file",
+ * or "raw" without an offset/size window directly over one), opened
+ * without O_DIRECT and not the target of a backup job (whose captured
+ * clusters must be read from the job), the data of READ replies is not
+ * read into a buffer: after the header goes out through the channel, a
+ * thread-pool worker sendfile()s the range from the image's descriptor
+ * into the socket, which since Linux 6.5 passes page-cache pages by
+ * reference (no copy in the server at all).  Holes still become
+ * OFFSET_HOLE chunks, decided from block status alone (file holes are
+ * exact).  The worker blocks on the file and polls the non-blocking
+ * socket for at most NBD_SPLICE_POLL_MS at a time; whatever it did not
+ * send (stalled client, file error, EOF) is read through the block layer
+ * and written from a buffer, so the stream stays in sync; if that fails
+ * too, the client is closed (the header is already out).  The request
+ * keeps both nodes in flight, so drain and export removal wait for it
+ * and the descriptor stays open.  exp->splice_bytes counts the bytes.
+ *
  * Exports: an NBDExport is a BlockExport (block/export.c keeps the id,
  * the BlockBackend and the refcount).  Each client in transmission holds
  * a reference.  request_shutdown takes the export off the name table and
@@ -29,6 +46,14 @@
 #include "qemu/memalign.h"
 #include "qemu/cutils.h"
 #include "qemu/trace.h"
+#include "block/block_int.h"
+#include "block/block-copy.h"
+#include "block/raw-aio.h"
+#include "block/thread-pool.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/sendfile.h>
 
 typedef struct NBDRequestData {
     NBDClient *client;
@@ -319,6 +344,29 @@ static int coroutine_fn nbd_co_send_chunk(NBDRequestData *req,
     return nbd_co_send_iov(req->client, iov, 3);
 }
 
+/*
+ * Caller holds send_lock: the header and payload of a chunk whose
+ * @data_len bytes of data the caller sends next.
+ */
+static int coroutine_fn nbd_co_send_chunk_head(NBDRequestData *req,
+                                               uint16_t flags, uint16_t type,
+                                               const void *payload,
+                                               uint32_t payload_len,
+                                               uint32_t data_len)
+{
+    uint8_t hdr[NBD_STRUCTURED_HDR_SIZE];
+    struct iovec iov[2] = {
+        { .iov_base = hdr, .iov_len = sizeof(hdr) },
+        { .iov_base = (void *)payload, .iov_len = payload_len },
+    };
+
+    trace(nbd_co_send_chunk, "cookie %" PRIu64 " type %s flags %u len %"
+          PRIu32, req->cookie, nbd_reply_type_lookup(type), flags,
+          payload_len + data_len);
+    nbd_chunk_header(hdr, req, flags, type, payload_len + data_len);
+    return nbd_co_send_iov(req->client, iov, 2);
+}
+
 /* Caller holds send_lock: ERROR (or ERROR_OFFSET) chunk, final */
 static int coroutine_fn nbd_co_send_chunk_error(NBDRequestData *req,
                                                 int error, const char *msg,
@@ -364,6 +412,209 @@ static int coroutine_fn nbd_co_send_result(NBDRequestData *req, int error,
     return ret;
 }
 
+/* ---- zero-copy READ data ---- */
+
+/* How long a sendfile worker waits for a full socket before giving up */
+#define NBD_SPLICE_POLL_MS 1000
+
+/*
+ * The file node whose descriptor the READ data of @exp can be sent from
+ * with sendfile(), or NULL: the export's node is that file node, or a
+ * "raw" node without an offset/size window (then its file child is a
+ * filter child) directly over it; the file is opened without O_DIRECT;
+ * neither node is the target of a backup job (a job may hold the
+ * snapshot's data in memory, readers must go through it).  Anything else
+ * (qcow2, blkdebug, nbd, filters, fleecing targets) reads into a buffer.
+ * Decided per request: the graph, open flags and jobs change while an
+ * export lives.
+ */
+static BlockDriverState *nbd_export_splice_node(NBDExport *exp)
+{
+    BlockDriverState *bs = blk_bs(exp->common.blk);
+    BlockDriverState *file = bs;
+
+    if (!bs || !bs->drv) {
+        return NULL;
+    }
+    if (bs->drv == &bdrv_raw) {
+        if (!bs->file || !(bs->file->role & BDRV_CHILD_FILTERED) ||
+            block_copy_find_by_target(bs)) {
+            return NULL;
+        }
+        file = bs->file->bs;
+    }
+    if (!file || file->drv != &bdrv_file ||
+        (file->open_flags & BDRV_O_NOCACHE) || raw_file_fd(file) < 0 ||
+        block_copy_find_by_target(file)) {
+        return NULL;
+    }
+    return file;
+}
+
+typedef struct NBDSplice {
+    int sockfd;
+    int filefd;
+    off_t offset;            /* file offset, advanced by sendfile */
+    size_t len;
+    size_t done;             /* bytes that went into the socket */
+    int err;                 /* errno that stopped the worker, or 0 */
+    bool eof;                /* the file ended before len */
+} NBDSplice;
+
+/*
+ * Thread-pool worker: sendfile() until done, EOF, an error, or the socket
+ * stays full for NBD_SPLICE_POLL_MS.  sendfile has no MSG_NOSIGNAL: a
+ * SIGPIPE it raises is blocked in this thread and consumed, so the server
+ * does not depend on the program ignoring SIGPIPE.
+ */
+static int nbd_splice_worker(void *opaque)
+{
+    NBDSplice *sp = opaque;
+    sigset_t pipe_set, old_set, pending;
+    bool was_pending;
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    sigpending(&pending);
+    was_pending = sigismember(&pending, SIGPIPE);
+
+    while (sp->done < sp->len) {
+        ssize_t n = sendfile(sp->sockfd, sp->filefd, &sp->offset,
+                             sp->len - sp->done);
+
+        if (n > 0) {
+            sp->done += n;
+        } else if (n == 0) {
+            sp->eof = true;
+            break;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            struct pollfd pfd = { .fd = sp->sockfd, .events = POLLOUT };
+            int r = poll(&pfd, 1, NBD_SPLICE_POLL_MS);
+
+            if (r < 0 && errno != EINTR) {
+                sp->err = errno;
+                break;
+            } else if (r == 0) {
+                sp->err = ETIMEDOUT;
+                break;
+            } else if (r > 0 && !(pfd.revents & POLLOUT)) {
+                sp->err = EPIPE;
+                break;
+            }
+        } else if (errno != EINTR) {
+            sp->err = errno;
+            break;
+        }
+    }
+
+    if (!was_pending) {
+        struct timespec zero = { 0, 0 };
+
+        sigpending(&pending);
+        if (sigismember(&pending, SIGPIPE)) {
+            sigtimedwait(&pipe_set, NULL, &zero);
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    return 0;
+}
+
+/*
+ * Caller holds send_lock and has sent a header that announces @len data
+ * bytes at @offset: send them from @file's descriptor.  What sendfile did
+ * not send is read through the block layer and sent from a buffer; if
+ * that fails the client is closed.  0 or -EIO.
+ */
+static int coroutine_fn nbd_co_splice_data(NBDRequestData *req,
+                                           BlockDriverState *file,
+                                           uint64_t offset, uint32_t len)
+{
+    NBDClient *client = req->client;
+    NBDExport *exp = client->exp;
+    NBDSplice sp = {
+        .sockfd = co_channel_fd(client->ch),
+        .filefd = raw_file_fd(file),
+        .offset = offset,
+        .len = len,
+    };
+    uint32_t rest;
+    struct iovec iov;
+    void *buf;
+    int ret;
+
+    if (co_channel_is_shutdown(client->ch)) {
+        return -EIO;
+    }
+    thread_pool_submit_co(nbd_splice_worker, &sp);
+    exp->splice_bytes += sp.done;
+    trace(nbd_co_send_read_splice, "cookie %" PRIu64 " offset %" PRIu64
+          " len %" PRIu32 " sent %zu err %d eof %d", req->cookie, offset,
+          len, sp.done, sp.err, sp.eof);
+    if (sp.done == len) {
+        return 0;
+    }
+    if (co_channel_is_shutdown(client->ch) || sp.err == EPIPE ||
+        sp.err == ECONNRESET || sp.err == ENOTCONN) {
+        nbd_client_close(client);
+        return -EIO;
+    }
+
+    /* Stalled client, file error or EOF: the rest from a buffer */
+    rest = len - sp.done;
+    buf = nbd_buf_get(blk_bs(exp->common.blk), rest);
+    ret = buf ? blk_co_pread(exp->common.blk, offset + sp.done, rest, buf, 0)
+              : -ENOMEM;
+    if (ret < 0) {
+        trace(nbd_co_send_read_splice_fail, "cookie %" PRIu64 " offset %"
+              PRIu64 ": %s", req->cookie, offset + sp.done,
+              g_strerror(-ret));
+        nbd_buf_put(buf, rest);
+        nbd_client_close(client);
+        return -EIO;
+    }
+    iov = (struct iovec) { .iov_base = buf, .iov_len = rest };
+    ret = nbd_co_send_iov(client, &iov, 1);
+    nbd_buf_put(buf, rest);
+    return ret;
+}
+
+/*
+ * If READ data of req can go by sendfile, the file node to send it from,
+ * with it and the export's node counted in flight (nbd_splice_end()).
+ */
+static BlockDriverState *coroutine_fn nbd_co_splice_begin(NBDRequestData *req)
+{
+    NBDExport *exp = req->client->exp;
+    BlockDriverState *file;
+
+    if (!req->len || !nbd_export_splice_node(exp)) {
+        return NULL;
+    }
+    /* Wait while the node is drained, as a read through it would */
+    if (blk_co_pread(exp->common.blk, req->from, 0, NULL, 0) < 0) {
+        return NULL;
+    }
+    file = nbd_export_splice_node(exp);
+    if (file) {
+        bdrv_inc_in_flight(blk_bs(exp->common.blk));
+        if (file != blk_bs(exp->common.blk)) {
+            bdrv_inc_in_flight(file);
+        }
+    }
+    return file;
+}
+
+static void nbd_splice_end(NBDRequestData *req, BlockDriverState *file)
+{
+    BlockDriverState *bs = blk_bs(req->client->exp->common.blk);
+
+    if (file != bs) {
+        bdrv_dec_in_flight(file);
+    }
+    bdrv_dec_in_flight(bs);
+}
+
 /* ---- commands ---- */
 
 typedef struct NBDReadChunk {
@@ -372,20 +623,24 @@ typedef struct NBDReadChunk {
     uint32_t len;
 } NBDReadChunk;
 
-static int coroutine_fn nbd_co_send_read(NBDRequestData *req)
+/* READ reply; with @splice, its data go by sendfile from that node */
+static int coroutine_fn nbd_co_send_read_reply(NBDRequestData *req,
+                                               BlockDriverState *splice)
 {
     NBDClient *client = req->client;
     NBDExport *exp = client->exp;
     g_autofree NBDReadChunk *chunks = NULL;
     size_t nchunks = 0, alloc = 0, i;
     uint64_t off, end = req->from + req->len;
-    int ret;
+    int ret = 0;
 
-    if (req->len) {
-        ret = blk_co_pread(exp->common.blk, req->from, req->len, req->data,
-                           0);
-    } else {
-        ret = 0;
+    if (!splice && req->len) {
+        if (!req->data) {
+            req->data = nbd_buf_get(blk_bs(exp->common.blk), req->len);
+        }
+        ret = req->data ? blk_co_pread(exp->common.blk, req->from, req->len,
+                                       req->data, 0)
+                        : -ENOMEM;
     }
     if (ret < 0) {
         g_autofree char *msg = g_strdup_printf("reading from file failed: "
@@ -403,7 +658,14 @@ static int coroutine_fn nbd_co_send_read(NBDRequestData *req)
     }
     if (!client->structured_reply) {
         qemu_co_mutex_lock(&client->send_lock);
-        ret = nbd_co_send_simple(req, 0, req->data, req->len);
+        if (splice) {
+            ret = nbd_co_send_simple(req, 0, NULL, 0);
+            if (ret == 0) {
+                ret = nbd_co_splice_data(req, splice, req->from, req->len);
+            }
+        } else {
+            ret = nbd_co_send_simple(req, 0, req->data, req->len);
+        }
         qemu_co_mutex_unlock(&client->send_lock);
         return ret;
     }
@@ -411,7 +673,11 @@ static int coroutine_fn nbd_co_send_read(NBDRequestData *req)
         return nbd_co_send_result(req, 0, NULL);
     }
 
-    /* Split into data and hole chunks unless the client said DF */
+    /*
+     * Split into data and hole chunks unless the client said DF.  With a
+     * buffer, a hole must also read as zero (block status of some
+     * drivers is only a hint); file holes are exact.
+     */
     for (off = req->from; off < end;) {
         int64_t pnum = end - off;
         bool zero = false;
@@ -426,8 +692,10 @@ static int coroutine_fn nbd_co_send_read(NBDRequestData *req)
             zero = false;
         }
         pnum = MIN((uint64_t)pnum, end - off);
-        zero = zero && buffer_is_zero((uint8_t *)req->data +
-                                      (off - req->from), pnum);
+        if (!splice) {
+            zero = zero && buffer_is_zero((uint8_t *)req->data +
+                                          (off - req->from), pnum);
+        }
         if (nchunks && chunks[nchunks - 1].hole == zero) {
             chunks[nchunks - 1].len += pnum;
         } else {
@@ -443,7 +711,6 @@ static int coroutine_fn nbd_co_send_read(NBDRequestData *req)
     }
 
     qemu_co_mutex_lock(&client->send_lock);
-    ret = 0;
     for (i = 0; i < nchunks && ret == 0; i++) {
         uint8_t payload[12];
         uint16_t flags = i + 1 == nchunks ? NBD_REPLY_FLAG_DONE : 0;
@@ -453,6 +720,14 @@ static int coroutine_fn nbd_co_send_read(NBDRequestData *req)
             stl_be(payload + 8, chunks[i].len);
             ret = nbd_co_send_chunk(req, flags, NBD_REPLY_TYPE_OFFSET_HOLE,
                                     payload, 12, NULL, 0);
+        } else if (splice) {
+            ret = nbd_co_send_chunk_head(req, flags,
+                                         NBD_REPLY_TYPE_OFFSET_DATA,
+                                         payload, 8, chunks[i].len);
+            if (ret == 0) {
+                ret = nbd_co_splice_data(req, splice, chunks[i].offset,
+                                         chunks[i].len);
+            }
         } else {
             ret = nbd_co_send_chunk(req, flags, NBD_REPLY_TYPE_OFFSET_DATA,
                                     payload, 8, (uint8_t *)req->data +
@@ -461,6 +736,17 @@ static int coroutine_fn nbd_co_send_read(NBDRequestData *req)
         }
     }
     qemu_co_mutex_unlock(&client->send_lock);
+    return ret;
+}
+
+static int coroutine_fn nbd_co_send_read(NBDRequestData *req)
+{
+    BlockDriverState *splice = nbd_co_splice_begin(req);
+    int ret = nbd_co_send_read_reply(req, splice);
+
+    if (splice) {
+        nbd_splice_end(req, splice);
+    }
     return ret;
 }
 
@@ -730,6 +1016,9 @@ static int coroutine_fn nbd_co_receive_request(NBDClient *client,
             nbd_req_fail(req, NBD_EOVERFLOW, "len (%" PRIu32 ") is larger "
                          "than max len (%u)", req->len,
                          (unsigned)NBD_MAX_BUFFER_SIZE);
+        } else if (req->type == NBD_CMD_READ &&
+                   nbd_export_splice_node(client->exp)) {
+            /* sendfile likely: allocated when the reply needs one */
         } else {
             req->data = nbd_buf_get(blk_bs(client->exp->common.blk),
                                     req->len);
