@@ -160,6 +160,44 @@ def fsync_time(path):
         os.close(fd)
 
 
+def disk_activity():
+    """(I/Os in flight, sectors written) summed over all block devices."""
+    inflight = written = 0
+    with open('/proc/diskstats') as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 12:
+                written += int(fields[9])
+                inflight += int(fields[11])
+    return inflight, written
+
+
+def settle(*warm, timeout=10.0):
+    """sync(2), read the files in warm, wait until the disks are quiet.
+
+    All untimed.  The files are read again because this VM runs DAMON with
+    a pageout scheme (/sys/kernel/mm/damon/admin): page cache idle for a
+    few seconds is evicted, so the first run after a pause (always the same
+    daemon) read its source from disk while the other found it cached.
+
+    sync returns before everything the previous run set off is over (ext4
+    discards of deleted files, write-back of metadata); without this the
+    run right after a write-heavy one (always the same daemon, as A and B
+    alternate in a fixed order) paid for it.
+    """
+    os.sync()
+    for path in warm:
+        read_through(path)
+    deadline = time.monotonic() + timeout
+    last = disk_activity()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = disk_activity()
+        if now[0] == 0 and now[1] == last[1]:
+            return
+        last = now
+
+
 def read_through(path):
     with open(path, 'rb') as f:
         while f.read(1 << 20):
@@ -267,7 +305,7 @@ class Bench:
     # ---- 1. full backup ------------------------------------------------
 
     def backup(self, kind, fmt, x_perf=None):
-        os.sync()
+        settle(self.src)
         d = self.launch(kind, self.src)
         try:
             tgt = self.add_target(d, fmt)
@@ -283,7 +321,7 @@ class Bench:
         return res
 
     def cp_sparse(self):
-        os.sync()
+        settle(self.src)
         dst = self.path('cp.raw')
         t0 = time.monotonic()
         run(['cp', '--sparse=always', self.src, dst])
@@ -319,7 +357,7 @@ class Bench:
 
     def guest_writes(self, kind, mode):
         """mode: idle, none, full64 -> {'iops': ..., ...}."""
-        os.sync()
+        settle()
         src = self.path('fio-src.raw')
         run(['cp', '--sparse=always', self.src, src])
         sock = self.path('%s.nbd' % kind)
@@ -375,7 +413,7 @@ class Bench:
     # ---- 3. nbdcopy ----------------------------------------------------
 
     def nbdcopy(self, kind):
-        os.sync()
+        settle(self.src)
         sock = self.path('%s.nbd' % kind)
         d = self.launch(kind, self.src, export=sock, writable=False)
         try:
@@ -447,7 +485,7 @@ class XfsMount:
         xb.seq = 1000
         run(['cp', '--sparse=always', '--reflink=never', self.bench.src,
              xb.src])
-        os.sync()
+        settle()
         read_through(xb.src)
         for kind in xb.daemons:         # warm-up, not measured
             xb.backup(kind, 'raw')
@@ -702,7 +740,8 @@ def markdown(meta, results, rows):
                  fmt_size(meta['size']), fmt_size(meta['source_alloc']),
                  meta['source']['seed']),
              '- page cache: warm (one unmeasured warm-up round; caches are '
-             'not dropped; sync(2) before each run, untimed)',
+             'not dropped; before each run, untimed: sync(2), wait for quiet '
+             'disks, re-read the source)',
              '- fio: nbd engine, randwrite bs=4k iodepth=16, %d s time based'
              % meta['fio_runtime'],
              '- XFS rows: %s (same source copied onto it; a fresh target '
