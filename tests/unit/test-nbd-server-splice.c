@@ -1,7 +1,7 @@
 /*
  * NBD server: zero-copy READ replies (sendfile from the image file into
  * the socket, nbd/server.c).  The server runs in-process; the wire client
- * is the byte-level one of test-nbd-server.c.
+ * is the byte-level one in nbd-wire-client.h (shared with test-nbd-server.c).
  *
  * Image: "disk.raw" is a sparse file of an odd size (DISK_FILE_SIZE) with
  * random data in three extents, the last one up to EOF (so the final

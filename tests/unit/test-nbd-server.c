@@ -1,7 +1,7 @@
 /*
  * NBD server unit tests: the server runs in-process; a tiny NBD client
- * written here (a coroutine on the other end of a socketpair) speaks the
- * wire protocol byte by byte, so every handshake variant, option error,
+ * (nbd-wire-client.h plus the command helpers here: a coroutine on the
+ * other end of a socketpair) speaks the wire protocol byte by byte, so every handshake variant, option error,
  * command, flag and hostile input can be checked exactly.
  *
  * Images: "disk" is a 1 MiB sparse raw file whose first 64 KiB hold 0xaa;
