@@ -1,8 +1,9 @@
 /*
  * NBD server unit tests: the server runs in-process; a tiny NBD client
  * (nbd-wire-client.h plus the command helpers here: a coroutine on the
- * other end of a socketpair) speaks the wire protocol byte by byte, so every handshake variant, option error,
- * command, flag and hostile input can be checked exactly.
+ * other end of a socketpair) speaks the wire protocol byte by byte, so
+ * every handshake variant, option error, command, flag and hostile input
+ * can be checked exactly.
  *
  * Images: "disk" is a 1 MiB sparse raw file whose first 64 KiB hold 0xaa;
  * "top" is a qcow2 over a qcow2 "base" (for qemu:allocation-depth).
