@@ -10,10 +10,13 @@
  * of jobs that were created and dismissed, and image files drive-backup
  * created (QEMU leaves those too).
  *
- * Backup jobs take their point in time when they are created, so all
- * backups of one transaction start from the same moment as far as the
- * guest can tell: no guest request completes between two prepares unless
- * a prepare has to wait for I/O (drive-backup creating its image).
+ * Backup jobs take their point in time when they are created.  As in
+ * QEMU, each action's source is drained before its prepare and stays
+ * drained until the transaction is over, so all backups of one
+ * transaction start from the same moment as far as the guest can tell:
+ * a guest request that arrives meanwhile (a prepare may run the event
+ * loop: drive-backup creating its image) waits, and lands after every
+ * job's point in time, in none of the backups.
  *
  * completion-mode=grouped puts every job in one JobTxn: when one fails or
  * is cancelled, the others are cancelled, and they finalize together.
@@ -68,6 +71,25 @@ static const TransactionActionDesc action_descs[TRANSACTION_ACTION_KIND__MAX] = 
     },
 };
 
+/* The node an action backs up, to keep drained; NULL if none (yet) */
+static BlockDriverState *action_source(TransactionAction *act)
+{
+    const char *dev;
+
+    switch (act->type) {
+    case TRANSACTION_ACTION_KIND_BLOCKDEV_BACKUP:
+        dev = act->u.blockdev_backup.data->device;
+        break;
+    case TRANSACTION_ACTION_KIND_DRIVE_BACKUP:
+        dev = act->u.drive_backup.data->device;
+        break;
+    default:
+        return NULL;
+    }
+    /* an unknown device fails in prepare, with QEMU's message */
+    return dev ? bdrv_lookup_bs(dev, dev, NULL) : NULL;
+}
+
 static bool action_check_completion_mode(TransactionAction *act,
                                          ActionCompletionMode mode,
                                          Error **errp)
@@ -89,6 +111,7 @@ void qmp_transaction(TransactionActionList *actions,
 {
     ActionCompletionMode mode = ACTION_COMPLETION_MODE_INDIVIDUAL;
     g_autoptr(GPtrArray) jobs = g_ptr_array_new();
+    g_autoptr(GPtrArray) drained = g_ptr_array_new();
     TransactionActionList *l;
     JobTxn *txn = NULL;
     Error *err = NULL;
@@ -104,11 +127,18 @@ void qmp_transaction(TransactionActionList *actions,
     /* prepare: every action, in order, until one fails */
     for (l = actions; l; l = l->next) {
         TransactionAction *act = l->value;
+        BlockDriverState *src;
         BlockJob *job;
 
         assert(act->type < TRANSACTION_ACTION_KIND__MAX);
         if (!action_check_completion_mode(act, mode, &err)) {
             break;
+        }
+        src = action_source(act);
+        if (src) {
+            bdrv_ref(src);
+            bdrv_drained_begin(src);
+            g_ptr_array_add(drained, src);
         }
         job = action_descs[act->type].prepare(act, txn, &err);
         if (!job) {
@@ -140,6 +170,13 @@ void qmp_transaction(TransactionActionList *actions,
 
             job_start(&job->job);
         }
+    }
+    /* guest requests held meanwhile go on now, after every job's start */
+    for (i = drained->len; i-- > 0;) {
+        BlockDriverState *src = g_ptr_array_index(drained, i);
+
+        bdrv_drained_end(src);
+        bdrv_unref(src);
     }
     for (i = 0; i < jobs->len; i++) {
         job_unref(&((BlockJob *)g_ptr_array_index(jobs, i))->job);

@@ -18,6 +18,7 @@
 #include "block/blockjob_int.h"
 #include "block/block_int.h"
 #include "block/block-backend.h"
+#include "qemu/cutils.h"
 #include "qapi/qmp-event.h"
 #include "qapi-commands.h"
 #include <check.h>
@@ -390,6 +391,85 @@ START_TEST(test_txn_commit)
 }
 END_TEST
 
+/*
+ * All sources stay drained from their action's prepare until the
+ * transaction is over, as in QEMU: a guest write issued while the
+ * transaction runs (here from a BH that runs in the first nested event
+ * loop, e.g. while drive-backup creates its image) is held until every job
+ * has its point in time, so it is in none of the backups.
+ */
+typedef struct GuestWrite {
+    BlockBackend *blk;
+    uint8_t buf[4096];
+    bool started, done;
+    int ret;
+} GuestWrite;
+
+static void coroutine_fn guest_write_co(void *opaque)
+{
+    GuestWrite *w = opaque;
+
+    w->ret = blk_co_pwrite(w->blk, 0, sizeof(w->buf), w->buf, 0);
+    w->done = true;
+}
+
+static void guest_write_bh(void *opaque)
+{
+    GuestWrite *w = opaque;
+
+    w->started = true;
+    qemu_coroutine_enter(qemu_coroutine_create(guest_write_co, w));
+}
+
+START_TEST(test_txn_sources_drained)
+{
+    BlockDriverState *s1 = open_node("s1", false);
+    BlockDriverState *t1 = open_node("t1", false);
+    BlockDriverState *s2 = open_node("s2", false);
+    g_autofree char *t2 = tpath("t2.qcow2");
+    TransactionActionList *l = NULL;
+    TransactionAction *act = g_new0(TransactionAction, 1);
+    DriveBackup *d = db_new("j2", t2, "qcow2", MIRROR_SYNC_MODE_FULL);
+    GuestWrite w = { 0 };
+    uint8_t got[4096];
+
+    w.blk = blk_new(BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE, BLK_PERM_ALL);
+    ck_assert(blk_insert_bs(w.blk, s1, &error_abort));
+    memset(w.buf, 0x5c, sizeof(w.buf));
+    g_free(d->device);
+    d->device = g_strdup("s2");
+    act->type = TRANSACTION_ACTION_KIND_DRIVE_BACKUP;
+    act->u.drive_backup.data = d;
+    l = add_backup(l, bb_new("j1", "s1", "t1", 0));
+    l = add_action(l, act);
+
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), guest_write_bh, &w);
+    run_transaction(l, ACTION_COMPLETION_MODE_INDIVIDUAL, NULL);
+    ck_assert(w.started);
+    ck_assert(!w.done);
+    while (!w.done) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+    ck_assert_int_eq(w.ret, 0);
+    poll_until_no_jobs();
+    expect_events("BLOCK_JOB_COMPLETED j1\nBLOCK_JOB_COMPLETED j2");
+
+    /* the write happened after j1's point in time: not in its backup */
+    {
+        BlockBackend *r = blk_new(BLK_PERM_CONSISTENT_READ, BLK_PERM_ALL);
+
+        ck_assert(blk_insert_bs(r, t1, &error_abort));
+        ck_assert_int_eq(blk_pread(r, 0, sizeof(got), got, 0), 0);
+        blk_unref(r);
+    }
+    ck_assert(buffer_is_zero(got, sizeof(got)));
+    blk_unref(w.blk);
+    bdrv_unref(s1);
+    bdrv_unref(t1);
+    bdrv_unref(s2);
+}
+END_TEST
+
 /* A failing action rolls back the jobs created before it */
 static void check_rollback(ActionCompletionMode mode)
 {
@@ -522,6 +602,7 @@ static Suite *transaction_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_blockdev_backup_args);
     tcase_add_test(tc, test_drive_backup);
+    tcase_add_test(tc, test_txn_sources_drained);
     tcase_add_test(tc, test_txn_commit);
     tcase_add_test(tc, test_txn_rollback_individual);
     tcase_add_test(tc, test_txn_rollback_grouped);
