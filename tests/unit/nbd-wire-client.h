@@ -2,7 +2,8 @@
  * A tiny NBD client for the NBD server unit tests (test-nbd-server.c,
  * test-nbd-server-splice.c): a coroutine on the other end of a socketpair
  * whose server side is handed to nbd_client_new(), speaking the wire
- * protocol byte by byte (handshake, options, replies).
+ * protocol byte by byte (handshake, options, requests, simple and
+ * structured replies).
  *
  * Included by the test files only, after their own includes; it uses the
  * includer's AioContext *ctx.  Not a public header.
@@ -197,6 +198,115 @@ static void coroutine_fn tc_structured(TC *tc)
     tc_rep(tc, &r);
     ck_assert_uint_eq(r.type, NBD_REP_ACK);
     g_free(r.data);
+}
+
+static void coroutine_fn tc_req(TC *tc, uint16_t flags, uint16_t type,
+                                uint64_t cookie, uint64_t from, uint32_t len,
+                                const void *payload)
+{
+    uint8_t hdr[28];
+
+    put32(hdr, NBD_REQUEST_MAGIC);
+    put16(hdr + 4, flags);
+    put16(hdr + 6, type);
+    put64(hdr + 8, cookie);
+    put64(hdr + 16, from);
+    put32(hdr + 24, len);
+    tc_write(tc, hdr, 28);
+    if (payload) {
+        tc_write(tc, payload, len);
+    }
+}
+
+/* Simple reply: returns the error; reads @len bytes of data on success */
+static uint32_t coroutine_fn tc_simple(TC *tc, uint64_t cookie, void *data,
+                                       uint32_t len)
+{
+    uint8_t hdr[16];
+    uint32_t err;
+
+    tc_read(tc, hdr, 16);
+    ck_assert_uint_eq(get32(hdr), NBD_SIMPLE_REPLY_MAGIC);
+    err = get32(hdr + 4);
+    ck_assert_uint_eq(get64(hdr + 8), cookie);
+    if (!err && len) {
+        tc_read(tc, data, len);
+    }
+    return err;
+}
+
+typedef struct Chunk {
+    uint16_t flags, type;
+    uint64_t cookie;
+    uint32_t len;
+    uint8_t *payload;
+} Chunk;
+
+static void coroutine_fn tc_chunk(TC *tc, Chunk *c)
+{
+    uint8_t hdr[20];
+
+    g_free(c->payload);
+    tc_read(tc, hdr, 20);
+    ck_assert_uint_eq(get32(hdr), NBD_STRUCTURED_REPLY_MAGIC);
+    c->flags = get16(hdr + 4);
+    c->type = get16(hdr + 6);
+    c->cookie = get64(hdr + 8);
+    c->len = get32(hdr + 16);
+    c->payload = g_malloc0(c->len + 1);
+    tc_read(tc, c->payload, c->len);
+}
+
+/*
+ * Structured reply to a READ of [from, from + len) into buf: returns the
+ * error (0 on success); counts data and hole chunks; *msg gets an error
+ * message.
+ */
+static uint32_t coroutine_fn tc_sread(TC *tc, uint64_t cookie, uint64_t from,
+                                      uint32_t len, uint8_t *buf,
+                                      int *ndata, int *nholes, char **msg)
+{
+    Chunk c = { 0 };
+    uint32_t err = 0;
+
+    *ndata = *nholes = 0;
+    do {
+        tc_chunk(tc, &c);
+        ck_assert_uint_eq(c.cookie, cookie);
+        switch (c.type) {
+        case NBD_REPLY_TYPE_OFFSET_DATA: {
+            uint64_t off = get64(c.payload);
+            ck_assert_uint_ge(off, from);
+            ck_assert_uint_le(off + c.len - 8, from + len);
+            memcpy(buf + off - from, c.payload + 8, c.len - 8);
+            (*ndata)++;
+            break;
+        }
+        case NBD_REPLY_TYPE_OFFSET_HOLE: {
+            uint64_t off = get64(c.payload);
+            uint32_t hl = get32(c.payload + 8);
+            ck_assert_uint_eq(c.len, 12);
+            ck_assert_uint_le(off + hl, from + len);
+            memset(buf + off - from, 0, hl);
+            (*nholes)++;
+            break;
+        }
+        case NBD_REPLY_TYPE_ERROR:
+        case NBD_REPLY_TYPE_ERROR_OFFSET:
+            err = get32(c.payload);
+            if (msg) {
+                *msg = g_strndup((char *)c.payload + 6, get16(c.payload + 4));
+            }
+            break;
+        case NBD_REPLY_TYPE_NONE:
+            ck_assert_uint_eq(c.len, 0);
+            break;
+        default:
+            ck_abort_msg("unexpected chunk type %u", c.type);
+        }
+    } while (!(c.flags & NBD_REPLY_FLAG_DONE));
+    g_free(c.payload);
+    return err;
 }
 
 #endif
