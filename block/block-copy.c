@@ -354,11 +354,6 @@ static void bounce_put(BlockCopyState *s, void *buf, int64_t bytes)
 /* ---- the copy itself ---- */
 
 /*
- * Write zeroes to the target, unless it reads as zeroes there already (a
- * fresh raw target is one big hole: writing zeroes into a file opened
- * without discard=unmap would allocate it).
- */
-/*
  * Whether the target reads zeroes in [offset, offset + bytes) by itself.
  * Never when fleecing: there the target "reads zeroes" through its
  * backing chain, i.e. from the source, which the guest is about to
@@ -378,6 +373,11 @@ static bool coroutine_fn target_reads_zeroes(BlockCopyState *s,
     return ret >= 0 && (ret & BDRV_BLOCK_ZERO) && pnum >= bytes;
 }
 
+/*
+ * Write zeroes to the target, unless it reads as zeroes there already (a
+ * fresh raw target is one big hole: writing zeroes into a file opened
+ * without discard=unmap would allocate it).
+ */
 static int coroutine_fn write_zeroes(BlockCopyState *s, int64_t offset,
                                      int64_t bytes)
 {
@@ -929,14 +929,10 @@ static BlockCopyMethod status_run(BlockCopyState *s, int64_t offset,
 static void coroutine_fn wait_worker_slot(BlockCopyState *s,
                                           BlockCopyMethod method)
 {
-    for (;;) {
-        if (s->bg_running >= s->max_workers ||
-            (method == METHOD_CLONE && s->use_clone && !s->clone_ok &&
-             s->clone_probes > 0)) {
-            qemu_co_queue_wait(&s->bg_queue, NULL);
-            continue;
-        }
-        return;
+    while (s->bg_running >= s->max_workers ||
+           (method == METHOD_CLONE && s->use_clone && !s->clone_ok &&
+            s->clone_probes > 0)) {
+        qemu_co_queue_wait(&s->bg_queue, NULL);
     }
 }
 
@@ -1210,14 +1206,14 @@ BlockCopyState *block_copy_state_new(BdrvChild *source, BdrvChild *target,
     s->pool = g_ptr_array_new();
     s->pool_max = MAX(1, MIN(s->max_workers, s->max_mem / s->buf_size));
     s->fleecing = bdrv_chain_contains(target->bs, source->bs);
-    if (s->fleecing) {
-        /* target reads fall through to the source: keep them apart */
-        s->use_clone = false;
-    }
     s->cbw_limit = s->fleecing ? 0 : MAX(opts->cbw_buffer_limit, 0);
     if (s->fleecing) {
-        /* readers of the target fall through to the source: see io.c */
+        /*
+         * readers of the target fall through to the source (see io.c):
+         * serialise target writes with them, and never share extents
+         */
         s->write_flags |= BDRV_REQ_SERIALISING;
+        s->use_clone = false;
     }
     if (s->compress) {
         s->write_flags |= BDRV_REQ_WRITE_COMPRESSED;
