@@ -409,12 +409,12 @@ BlockJob *backup_job_create(const char *job_id, BlockDriverState *bs,
                          perf->use_copy_range;
     /*
      * Clone (reflink) data by default where the filesystem can: a backup
-     * on XFS/btrfs then costs metadata only.  Not with compression (the
-     * target's clusters must be written compressed) nor when fleecing
-     * (target reads fall through to the source); elsewhere the first
-     * clone fails with -ENOTSUP and the job copies as above.
+     * on XFS/btrfs then costs metadata only.  The engine leaves it off
+     * with compression (clusters must be written compressed) and when
+     * fleecing (target reads fall through to the source); elsewhere the
+     * first clone fails with -ENOTSUP and the job copies as above.
      */
-    bco.use_clone = !opts->compress && !bdrv_chain_contains(target, bs);
+    bco.use_clone = true;
     bco.max_workers = max_workers;
     bco.max_chunk = max_chunk;
     bco.compress = opts->compress;
