@@ -6,7 +6,8 @@
  * structured replies).
  *
  * Included by the test files only, after their own includes; it uses the
- * includer's AioContext *ctx.  Not a public header.
+ * includer's AioContext *ctx.  run() drives a scenario (a function run
+ * in a coroutine) until it returns.  Not a public header.
  */
 #ifndef TESTS_UNIT_NBD_WIRE_CLIENT_H
 #define TESTS_UNIT_NBD_WIRE_CLIENT_H
@@ -307,6 +308,57 @@ static uint32_t coroutine_fn tc_sread(TC *tc, uint64_t cookie, uint64_t from,
     } while (!(c.flags & NBD_REPLY_FLAG_DONE));
     g_free(c.payload);
     return err;
+}
+
+/* Connect, structured replies on if asked, GO to @name of @size bytes */
+static TC *coroutine_fn tc_connect(const char *name, bool structured,
+                                   uint64_t size, uint16_t *flags)
+{
+    TC *tc = tc_new();
+    uint16_t f;
+
+    tc_greeting(tc, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+    if (structured) {
+        tc_structured(tc);
+    }
+    f = tc_go(tc, name, size);
+    if (flags) {
+        *flags = f;
+    }
+    return tc;
+}
+
+static void coroutine_fn tc_disc(TC *tc)
+{
+    tc_req(tc, 0, NBD_CMD_DISC, 0, 0, 0, NULL);
+    ck_assert(tc_closed(tc));
+    tc_free(tc);
+}
+
+/* ---- scenario runner ---- */
+
+static bool scenario_done;
+
+static void coroutine_fn scenario_entry(void *opaque)
+{
+    void (*fn)(void) = opaque;
+
+    fn();
+    scenario_done = true;
+}
+
+static void run(void (*fn)(void))
+{
+    Coroutine *co = qemu_coroutine_create(scenario_entry, fn);
+
+    scenario_done = false;
+    qemu_coroutine_enter(co);
+    while (!scenario_done) {
+        aio_poll(ctx, true);
+    }
+    /* let the server side finish tearing down */
+    while (aio_poll(ctx, false)) {
+    }
 }
 
 #endif

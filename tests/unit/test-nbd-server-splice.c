@@ -185,51 +185,7 @@ static uint64_t splice_bytes(const char *name)
 static TC *coroutine_fn tc_open(const char *name, bool structured,
                                 uint16_t *flags)
 {
-    TC *tc = tc_new();
-    uint16_t f;
-
-    tc_greeting(tc, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
-    if (structured) {
-        tc_structured(tc);
-    }
-    f = tc_go(tc, name, disk_size);
-    if (flags) {
-        *flags = f;
-    }
-    return tc;
-}
-
-static void coroutine_fn tc_disc(TC *tc)
-{
-    tc_req(tc, 0, NBD_CMD_DISC, 0, 0, 0, NULL);
-    ck_assert(tc_closed(tc));
-    tc_free(tc);
-}
-
-/* ---- scenario runner ---- */
-
-static bool scenario_done;
-
-static void coroutine_fn scenario_entry(void *opaque)
-{
-    void (*fn)(void) = opaque;
-
-    fn();
-    scenario_done = true;
-}
-
-static void run(void (*fn)(void))
-{
-    Coroutine *co = qemu_coroutine_create(scenario_entry, fn);
-
-    scenario_done = false;
-    qemu_coroutine_enter(co);
-    while (!scenario_done) {
-        aio_poll(ctx, true);
-    }
-    /* let the server side finish tearing down */
-    while (aio_poll(ctx, false)) {
-    }
+    return tc_connect(name, structured, disk_size, flags);
 }
 
 
