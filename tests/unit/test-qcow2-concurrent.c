@@ -32,6 +32,7 @@
 #include "block/block_int.h"
 #include "block/block-backend.h"
 #include "block/qcow2.h"
+#include "test-util.h"
 #include <check.h>
 #include <sys/wait.h>
 
@@ -75,29 +76,6 @@ static char *tpath(const char *name)
     return g_build_filename(tmpdir, name, NULL);
 }
 
-/* run a command line; returns the exit status, output in *out */
-static int run(char **out, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static int run(char **out, const char *fmt, ...)
-{
-    g_autofree char *cmd = NULL;
-    g_autofree char *sout = NULL, *serr = NULL;
-    g_auto(GStrv) argv = NULL;
-    int status = -1;
-    va_list ap;
-
-    va_start(ap, fmt);
-    cmd = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    ck_assert(g_shell_parse_argv(cmd, NULL, &argv, NULL));
-    ck_assert(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-                           &sout, &serr, &status, NULL));
-    if (out) {
-        g_free(*out);
-        *out = g_strconcat(sout, serr, NULL);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* qemu-img check: no corruption and no leaked cluster */
 static void qemu_check_clean(const char *path)
 {
@@ -107,7 +85,7 @@ static void qemu_check_clean(const char *path)
     if (!have_qemu) {
         return;
     }
-    st = run(&out, "qemu-img check -f qcow2 '%s'", path);
+    st = test_run_cmd(&out, "qemu-img check -f qcow2 '%s'", path);
     ck_assert_msg(st == 0, "qemu-img check exit %d: %s", st, out);
     ck_assert_msg(strstr(out, "No errors were found"), "%s", out);
 }
@@ -123,7 +101,8 @@ static void qemu_compare_raw(const char *img, const uint8_t *ref,
         return;
     }
     ck_assert(g_file_set_contents(raw, (const char *)ref, size, NULL));
-    st = run(&out, "qemu-img compare -f qcow2 -F raw '%s' '%s'", img, raw);
+    st = test_run_cmd(&out,
+                      "qemu-img compare -f qcow2 -F raw '%s' '%s'", img, raw);
     ck_assert_msg(st == 0, "qemu-img compare exit %d: %s", st, out);
 }
 
@@ -590,7 +569,7 @@ START_TEST(test_new_l2_table_lazy_l1)
     blk_unref(blk);             /* its flush fails too */
     if (have_qemu) {
         /* leaked (exit 3), not corrupt (exit 2) */
-        st = run(&out, "qemu-img check -f qcow2 '%s'", img);
+        st = test_run_cmd(&out, "qemu-img check -f qcow2 '%s'", img);
         ck_assert_msg(st == 3, "qemu-img check exit %d: %s", st, out);
         ck_assert_msg(!strstr(out, "ERROR"), "%s", out);
     }

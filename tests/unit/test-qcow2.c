@@ -14,6 +14,7 @@
 #include "block/block_int.h"
 #include "block/block-backend.h"
 #include "block/qcow2.h"
+#include "test-util.h"
 #include <check.h>
 #include <sys/wait.h>
 #include <poll.h>
@@ -60,29 +61,6 @@ static void teardown(void)
 static char *tpath(const char *name)
 {
     return g_build_filename(tmpdir, name, NULL);
-}
-
-/* run argv; returns exit status, output in *out (may be NULL) */
-static int run(char **out, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static int run(char **out, const char *fmt, ...)
-{
-    g_autofree char *cmd = NULL;
-    g_autofree char *sout = NULL, *serr = NULL;
-    g_auto(GStrv) argv = NULL;
-    int status = -1;
-    va_list ap;
-
-    va_start(ap, fmt);
-    cmd = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    ck_assert(g_shell_parse_argv(cmd, NULL, &argv, NULL));
-    ck_assert(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-                           &sout, &serr, &status, NULL));
-    if (out) {
-        g_free(*out);
-        *out = g_strconcat(sout, serr, NULL);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static void create(const char *path, const char *json_opts)
@@ -168,7 +146,7 @@ static void qemu_check(const char *path, bool allow_leaks)
     for (tries = 0; tries < 100; tries++) {
         /* a killed writer's io_uring may hold the file (and its lock)
          * for a moment after the process is gone */
-        st = run(&out, "qemu-img check -f qcow2 '%s'", path);
+        st = test_run_cmd(&out, "qemu-img check -f qcow2 '%s'", path);
         if (st != 1 || !strstr(out, "lock")) {
             break;
         }
@@ -189,7 +167,8 @@ static void qemu_compare_raw(const char *img, const uint8_t *ref,
         return;
     }
     write_raw(raw, ref, size);
-    st = run(&out, "qemu-img compare -f qcow2 -F raw '%s' '%s'", img, raw);
+    st = test_run_cmd(&out,
+                      "qemu-img compare -f qcow2 -F raw '%s' '%s'", img, raw);
     ck_assert_msg(st == 0, "qemu-img compare exit %d: %s", st, out);
 }
 
@@ -420,8 +399,9 @@ START_TEST(test_zero_and_status)
     if (have_qemu) {
         g_autofree char *out = NULL;
 
-        ck_assert_int_eq(run(&out, "qemu-img map --output=json -f qcow2 "
-                             "'%s'", img), 0);
+        ck_assert_int_eq(test_run_cmd(&out,
+                                      "qemu-img map --output=json -f qcow2 "
+                                      "'%s'", img), 0);
         ck_assert_msg(strstr(out, "\"start\": 0, \"length\": 131072, "
                              "\"depth\": 0, \"present\": true, "
                              "\"zero\": true, \"data\": false") ||
@@ -767,8 +747,8 @@ static void compare_with_qemu(const char *img)
     gsize len;
     BlockBackend *blk;
 
-    ck_assert_msg(run(&out, "qemu-img convert -O raw '%s' '%s'", img,
-                      raw) == 0, "%s", out);
+    ck_assert_msg(test_run_cmd(&out, "qemu-img convert -O raw '%s' '%s'", img,
+                               raw) == 0, "%s", out);
     ck_assert(g_file_get_contents(raw, &data, &len, NULL));
     blk = open_img(img, 0);
     ck_assert_int_eq(blk_getlength(blk), (int64_t)len);
@@ -780,7 +760,8 @@ static void qemu_io(const char *img, const char *cmds)
 {
     g_autofree char *out = NULL;
 
-    ck_assert_msg(run(&out, "qemu-io -f qcow2 %s '%s'", cmds, img) == 0,
+    ck_assert_msg(test_run_cmd(&out,
+                               "qemu-io -f qcow2 %s '%s'", cmds, img) == 0,
                   "%s", out);
 }
 
@@ -808,26 +789,30 @@ START_TEST(test_read_qemu_images)
     }
     for (i = 0; i < G_N_ELEMENTS(variants); i++) {
         unlink(img);
-        ck_assert_int_eq(run(&out, "qemu-img create -f qcow2 %s '%s' 5M",
-                             variants[i], img), 0);
+        ck_assert_int_eq(test_run_cmd(&out,
+                                      "qemu-img create -f qcow2 %s '%s' 5M",
+                                      variants[i], img), 0);
         qemu_io(img, writes);
         compare_with_qemu(img);
     }
 
     /* backing chain: base (v2) <- img (v3) */
     unlink(img);
-    ck_assert_int_eq(run(NULL, "qemu-img create -f qcow2 -o compat=0.10 "
-                         "'%s' 4M", base), 0);
+    ck_assert_int_eq(test_run_cmd(NULL,
+                                  "qemu-img create -f qcow2 -o compat=0.10 "
+                                  "'%s' 4M", base), 0);
     qemu_io(base, "-c 'write -P 0x44 0 4M'");
-    ck_assert_int_eq(run(NULL, "qemu-img create -f qcow2 -b '%s' -F qcow2 "
-                         "'%s'", base, img), 0);
+    ck_assert_int_eq(test_run_cmd(NULL,
+                                  "qemu-img create -f qcow2 -b '%s' -F qcow2 "
+                                  "'%s'", base, img), 0);
     qemu_io(img, "-c 'write -P 0x55 1000 5000' -c 'write -z 1m 64k' "
             "-c 'write -P 0x66 2m 1'");
     compare_with_qemu(img);
 
     /* compressed clusters from qemu-img convert -c */
-    ck_assert_int_eq(run(&out, "qemu-img convert -c -O qcow2 '%s' '%s'",
-                         img, comp), 0);
+    ck_assert_int_eq(test_run_cmd(&out,
+                                  "qemu-img convert -c -O qcow2 '%s' '%s'",
+                                  img, comp), 0);
     compare_with_qemu(comp);
     {
         /* and we can overwrite them (COW out of compressed data) */
@@ -855,17 +840,21 @@ START_TEST(test_qemu_io_verifies_our_writes)
     if (!have_qemu) {
         return;
     }
-    ck_assert_int_eq(run(&out, "qemu-img create -f qcow2 '%s' 4M", img), 0);
-    ck_assert_int_eq(run(&out, "qemu-img bitmap --add '%s' bm0", img), 0);
+    ck_assert_int_eq(test_run_cmd(&out,
+                                  "qemu-img create -f qcow2 '%s' 4M", img), 0);
+    ck_assert_int_eq(test_run_cmd(&out,
+                                  "qemu-img bitmap --add '%s' bm0", img), 0);
     blk = open_img(img, BDRV_O_RDWR);
     memset(buf, 0x5a, sizeof(buf));
     ck_assert_int_eq(blk_pwrite(blk, 65536 + 512, sizeof(buf), buf, 0), 0);
     blk_unref(blk);
-    ck_assert_int_eq(run(&out, "qemu-io -f qcow2 -c 'read -P 0x5a 66048 64k' "
-                         "-c 'read -P 0 0 66048' '%s'", img), 0);
+    ck_assert_int_eq(test_run_cmd(&out,
+                                  "qemu-io -f qcow2 "
+                                  "-c 'read -P 0x5a 66048 64k' "
+                                  "-c 'read -P 0 0 66048' '%s'", img), 0);
     ck_assert_msg(!strstr(out, "fail"), "%s", out);
     /* the bitmap is reported inconsistent or dropped, never valid */
-    run(&out, "qemu-img info --output=json '%s'", img);
+    test_run_cmd(&out, "qemu-img info --output=json '%s'", img);
     ck_assert_msg(!strstr(out, "\"bm0\"") || strstr(out, "in-use") ||
                   strstr(out, "inconsistent"), "%s", out);
     /* the bitmap's clusters count as leaked once its extension is stale */
@@ -919,8 +908,9 @@ START_TEST(test_crash_safety)
     if (!have_qemu) {
         return;
     }
-    ck_assert_int_eq(run(NULL, "qemu-img create -f qcow2 -o cluster_size=4k "
-                         "'%s' 64M", img), 0);
+    ck_assert_int_eq(test_run_cmd(NULL,
+                                  "qemu-img create -f qcow2 -o cluster_size=4k "
+                                  "'%s' 64M", img), 0);
     for (iter = 0; iter < 12; iter++) {
         int p[2], v, status;
         pid_t pid;
@@ -978,7 +968,7 @@ START_TEST(test_crash_safety)
                                    (i % 250) + 1, i * CRASH_STRIDE,
                                    CRASH_LEN);
         }
-        run(&out, "qemu-io -f qcow2 %s '%s'", cmds->str, img);
+        test_run_cmd(&out, "qemu-io -f qcow2 %s '%s'", cmds->str, img);
         g_string_free(cmds, true);
         ck_assert_msg(!strstr(out, "Pattern verification failed"), "%s",
                       out);

@@ -1,8 +1,8 @@
 /*
  * Helpers that several Check suites repeat: QMP events recorded as short
  * strings, a recorded log compared with an expected NULL-terminated list,
- * an Error compared with an expected message, and the main loop run until
- * it is idle.
+ * an Error compared with an expected message, the main loop run until
+ * it is idle, and a command line run to completion (test_run_cmd).
  *
  * Include after "qemu/osdep.h".  Everything is static inline so that a
  * suite using only part of it builds warning-free.
@@ -84,6 +84,34 @@ static inline void test_drain_loop(void)
 {
     while (aio_poll(qemu_get_aio_context(), false)) {
     }
+}
+
+/*
+ * Run a command line (split like a shell would, no shell features) and
+ * return its exit status (-1 if killed); its stdout and stderr, joined,
+ * replace *out unless out is NULL.
+ */
+static inline int test_run_cmd(char **out, const char *fmt, ...)
+    G_GNUC_PRINTF(2, 3);
+static inline int test_run_cmd(char **out, const char *fmt, ...)
+{
+    g_autofree char *cmd = NULL;
+    g_autofree char *sout = NULL, *serr = NULL;
+    g_auto(GStrv) argv = NULL;
+    int status = -1;
+    va_list ap;
+
+    va_start(ap, fmt);
+    cmd = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    ck_assert(g_shell_parse_argv(cmd, NULL, &argv, NULL));
+    ck_assert(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                           &sout, &serr, &status, NULL));
+    if (out) {
+        g_free(*out);
+        *out = g_strconcat(sout, serr, NULL);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 #endif /* TESTS_UNIT_TEST_UTIL_H */
