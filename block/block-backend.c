@@ -20,6 +20,7 @@ struct BlockBackend {
     uint64_t perm, shared_perm;
     int quiesce;
     bool allow_drained_io;
+    bool allow_write_beyond_eof;
     CoQueue queued_requests;
     unsigned aio_in_flight;
 };
@@ -86,6 +87,12 @@ void blk_unref(BlockBackend *blk)
     }
     assert(blk->refcnt > 0);
     if (--blk->refcnt == 0) {
+        /*
+         * As QEMU's blk_delete(): closing a BlockBackend first completes
+         * every request submitted through it, callbacks included, so an
+         * acknowledged write is never left behind (qemu-io "aio_write"
+         * then "close").
+         */
         while (blk->aio_in_flight) {
             aio_poll(qemu_get_aio_context(), true);
         }
@@ -248,11 +255,34 @@ static int coroutine_fn blk_wait_while_drained(BlockBackend *blk)
     return 0;
 }
 
+void blk_set_allow_write_beyond_eof(BlockBackend *blk, bool allow)
+{
+    blk->allow_write_beyond_eof = allow;
+}
+
+/*
+ * A request must lie within the node's length (QEMU's
+ * blk_check_byte_request): nothing written through a BlockBackend may
+ * land beyond the end of the disk, where a format would silently drop it
+ * or a protocol would grow.  Only image creation, which writes a new
+ * file's metadata, asks for allow_write_beyond_eof.
+ */
 static int blk_check_byte_request(BlockBackend *blk, int64_t offset,
                                   int64_t bytes)
 {
+    int64_t len;
+
     if (offset < 0 || bytes < 0) {
         return -EIO;
+    }
+    if (!blk->allow_write_beyond_eof) {
+        len = bdrv_getlength(blk->root->bs);
+        if (len < 0) {
+            return len;
+        }
+        if (offset > len || len - offset < bytes) {
+            return -EIO;
+        }
     }
     return 0;
 }
@@ -354,10 +384,10 @@ int coroutine_fn blk_co_copy_range(BlockBackend *blk_in, int64_t off_in,
                                    int64_t bytes, BdrvRequestFlags read_flags,
                                    BdrvRequestFlags write_flags)
 {
-    int ret = blk_wait_while_drained(blk_in);
+    int ret = blk_co_request_begin(blk_in, off_in, bytes);
 
     if (ret == 0) {
-        ret = blk_wait_while_drained(blk_out);
+        ret = blk_co_request_begin(blk_out, off_out, bytes);
     }
     if (ret < 0) {
         return ret;
@@ -507,9 +537,13 @@ static void blk_aio_complete_bh(void *opaque)
     BlkAioCo *a = opaque;
     BlockBackend *blk = a->blk;
 
-    a->cb(a->opaque, a->ret);
+    /*
+     * Counted out before the callback, which may drop the last reference:
+     * blk_unref() waits for this counter, so it never frees a
+     * BlockBackend that still has a request (or its callback) pending.
+     */
     blk->aio_in_flight--;
-    blk_unref(blk);
+    a->cb(a->opaque, a->ret);
     g_free(a);
 }
 
@@ -543,7 +577,6 @@ static void blk_aio_start(BlockBackend *blk, int op, int64_t offset,
 
     *a = (BlkAioCo) { blk, op, offset, qiov, flags, cb, opaque,
                       -EINPROGRESS };
-    blk_ref(blk);
     blk->aio_in_flight++;
     co = qemu_coroutine_create(blk_aio_entry, a);
     aio_co_enter(qemu_get_aio_context(), co);

@@ -418,6 +418,35 @@ static int bdrv_check_rw_request(int64_t offset, int64_t bytes)
     return ret;
 }
 
+/*
+ * A request that changes data ([offset, offset + bytes) of a write,
+ * write_zeroes, discard or copy-range destination) must end within the
+ * node.  Only a protocol node may be written past its end, and only by a
+ * parent holding the resize permission (a format growing its image
+ * file); a format node never is: its driver has no place for such data,
+ * and accepting it would acknowledge a write that is then lost.
+ */
+static int bdrv_check_write_range(BdrvChild *child, int64_t offset,
+                                  int64_t bytes)
+{
+    BlockDriverState *bs = child->bs;
+    int64_t len;
+
+    if ((child->perm & BLK_PERM_RESIZE) && !bs->drv->is_format) {
+        return 0;
+    }
+    len = bdrv_getlength(bs);
+    if (len < 0) {
+        return len;
+    }
+    if (offset > len || len - offset < bytes) {
+        trace(bdrv_write_beyond_eof, "bs %s offset %" PRId64 " bytes %"
+              PRId64 " length %" PRId64, bs->node_name, offset, bytes, len);
+        return -EIO;
+    }
+    return 0;
+}
+
 static int64_t bdrv_max_transfer(BlockDriverState *bs, uint32_t align)
 {
     int64_t mt = BDRV_REQUEST_MAX_BYTES;
@@ -889,6 +918,9 @@ int coroutine_fn bdrv_co_pwritev(BdrvChild *child, int64_t offset,
         return -EPERM;
     }
     ret = bdrv_check_rw_request(offset, bytes);
+    if (ret == 0) {
+        ret = bdrv_check_write_range(child, offset, bytes);
+    }
     if (ret < 0) {
         return ret;
     }
@@ -980,6 +1012,9 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
         return -EPERM;
     }
     ret = bdrv_check_request(offset, bytes);
+    if (ret == 0) {
+        ret = bdrv_check_write_range(child, offset, bytes);
+    }
     if (ret < 0) {
         return ret;
     }
@@ -1138,6 +1173,9 @@ static int coroutine_fn bdrv_co_copy_range_internal(
     ret = bdrv_check_rw_request(src_offset, bytes);
     if (ret == 0) {
         ret = bdrv_check_rw_request(dst_offset, bytes);
+    }
+    if (ret == 0 && !recurse_src) {
+        ret = bdrv_check_write_range(dst, dst_offset, bytes);
     }
     if (ret < 0) {
         return ret;

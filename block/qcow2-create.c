@@ -368,6 +368,7 @@ int coroutine_fn qcow2_co_create_opts(BlockDriver *drv, const char *filename,
         ret = -EIO;
         goto out;
     }
+    blk_set_allow_write_beyond_eof(blk, true);
     ret = blk_co_truncate(blk, 0, true, errp);
     if (ret == 0) {
         ret = blk_co_pwrite(blk, 0, n * o.cluster_size, image, 0);

@@ -48,6 +48,12 @@ BlockBackend *blk_next(BlockBackend *blk);
 /* Allow requests while drained (jobs that drive their own I/O) */
 void blk_set_allow_drained_io(BlockBackend *blk, bool allow);
 
+/*
+ * Requests beyond the node's length fail with -EIO unless this is set
+ * (image creation only: it writes the metadata of a new, empty file)
+ */
+void blk_set_allow_write_beyond_eof(BlockBackend *blk, bool allow);
+
 /* I/O: -ENOMEDIUM without a node; -EIO on range errors */
 int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
                                int64_t bytes, QEMUIOVector *qiov,
