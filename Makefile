@@ -117,7 +117,7 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 
 # ---- targets ---------------------------------------------------------------
 .PHONY: all check check-unit check-iotests check-sanitize check-stress \
-	demo bench deps install clean distclean help
+	check-conformance demo bench deps install clean distclean help
 
 all: $(PROGRAMS) $(UNIT_TESTS) $(LIB)
 
@@ -139,6 +139,10 @@ check-sanitize:
 
 check-stress: deps all
 	@scripts/run-checks.sh --stress $(BUILD)
+
+# QEMU 7.2.0's own iotests against blockd-img/blockd-io (needs QEMU_GIT_DIR)
+check-conformance: all
+	@scripts/check-conformance.sh $(BUILD)
 
 demo: deps all
 	@scripts/demo.sh $(BUILD)
@@ -169,6 +173,7 @@ help:
 	@echo "make check-iotests     quick iotests only"
 	@echo "make check-sanitize    ASan+UBSan build in build-sanitize/, run check"
 	@echo "make check-stress      long randomized stress tests"
+	@echo "make check-conformance QEMU 7.2.0's iotests vs blockd-img/-io (QEMU_GIT_DIR=...)"
 	@echo "make demo              run the main job on a generated disk"
 	@echo "make bench             side-by-side benchmarks (bench/)"
 
