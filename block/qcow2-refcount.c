@@ -10,13 +10,13 @@
  * stretch up to free_run_end when that holds no free run long enough (the
  * hint is dropped whenever a cluster is freed).  Before any
  * refcount is increased, every refcount block it needs must exist: a
- * missing block goes in the first free cluster, like any other metadata,
- * and is "self-describing" when that cluster is in the range it covers
- * (otherwise the block of that range counts it).  It must not go at the
- * start of its range: with small clusters and wide refcounts a range is
- * short, and a block at the start of every range splits the free space
- * into runs too short for the request, which then creates the next block,
- * and so on.  A full refcount table is replaced by a larger one placed,
+ * missing block goes in the first free cluster after the run being
+ * allocated, as in QEMU, and is "self-describing" when that cluster is in
+ * the range it covers (otherwise the block of that range counts it).  It
+ * must not go at the start of its range: with small clusters and wide
+ * refcounts a range is short, and a block at the start of every range
+ * splits the free space into runs too short for the request, which then
+ * creates the next block, and so on.  A full refcount table is replaced by a larger one placed,
  * together with the refcount blocks that describe it, in a fresh area
  * past every cluster the old table covers.  Then the scan is repeated,
  * because the new metadata may occupy the clusters it found.
@@ -438,21 +438,47 @@ static int64_t coroutine_fn find_free_clusters(BlockDriverState *bs,
     return i;
 }
 
+/* The first free cluster at or after index start (refcounts not changed) */
+static int64_t coroutine_fn find_free_cluster_from(BlockDriverState *bs,
+                                                   int64_t start)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t covered = (uint64_t)s->refcount_table_size << s->refblock_bits;
+    int64_t i;
+
+    for (i = start; (uint64_t)i < covered; i++) {
+        uint64_t rc;
+        int ret = qcow2_get_refcount(bs, i, &rc);
+
+        if (ret < 0) {
+            return ret;
+        }
+        if (rc == 0) {
+            break;
+        }
+    }
+    if ((uint64_t)(i + 1) << s->cluster_bits > L2E_OFFSET_MASK + 1) {
+        return -EFBIG;
+    }
+    return i;
+}
+
 /*
- * Create refcount block rt_index in the first free cluster.  When that
- * cluster lies in the range the new block covers, the block describes
- * itself; otherwise the block of the range it lies in counts it, and that
- * block is created first if it is missing too (it then describes itself,
- * so this recurses once at most).  When nothing within the table's reach
- * is free, the table grows instead (it brings the blocks describing it).
+ * Create refcount block rt_index in the first free cluster at or after
+ * index start: the caller passes the end of the run it is allocating, so
+ * the run stays free (QEMU puts the block there too).  When that cluster
+ * lies in the range the new block covers, the block describes itself;
+ * otherwise the block of the range it lies in counts it, and that block
+ * is created first if it is missing too (it then describes itself, so
+ * this recurses once at most).  When the cluster is beyond the table's
+ * reach, the table grows instead (it brings the blocks describing it).
  * Either way the caller must scan for free clusters again.
  */
 static int coroutine_fn create_refblock(BlockDriverState *bs,
-                                        uint64_t rt_index)
+                                        uint64_t rt_index, int64_t start)
 {
     BDRVQcow2State *s = bs->opaque;
-    FreeScan scan;
-    int64_t idx = find_free_clusters(bs, 1, &scan);
+    int64_t idx = find_free_cluster_from(bs, start);
     uint64_t host_rt, off;
     void *block;
     int ret;
@@ -471,7 +497,7 @@ static int coroutine_fn create_refblock(BlockDriverState *bs,
     off = (uint64_t)idx << s->cluster_bits;
     if (host_rt != rt_index) {
         if (!(s->refcount_table[host_rt] & REFT_OFFSET_MASK)) {
-            return create_refblock(bs, host_rt);
+            return create_refblock(bs, host_rt, idx);
         }
         ret = qcow2_update_refcount(bs, off, s->cluster_size, 1);
         if (ret < 0) {
@@ -528,7 +554,7 @@ retry:
             goto retry;
         }
         if (!(s->refcount_table[rt] & REFT_OFFSET_MASK)) {
-            ret = create_refblock(bs, rt);
+            ret = create_refblock(bs, rt, idx + n);
             if (ret < 0) {
                 return ret;
             }

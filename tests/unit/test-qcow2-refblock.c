@@ -226,6 +226,67 @@ START_TEST(test_reftable_growth_small_refblocks)
 }
 END_TEST
 
+typedef struct HostOffset {
+    BlockDriverState *bs;
+    uint64_t offset, host;
+    int ret;
+    bool done;
+} HostOffset;
+
+static void coroutine_fn host_offset_entry(void *opaque)
+{
+    HostOffset *h = opaque;
+    BDRVQcow2State *s = h->bs->opaque;
+    uint64_t bytes = 1, l2_entry;
+    Qcow2ClusterType type;
+
+    qemu_co_mutex_lock(&s->lock);
+    h->ret = qcow2_get_host_offset(h->bs, h->offset, &bytes, &h->host,
+                                   &type, &l2_entry);
+    qemu_co_mutex_unlock(&s->lock);
+    h->done = true;
+}
+
+static uint64_t host_offset(BlockBackend *blk, uint64_t offset)
+{
+    HostOffset h = { .bs = blk_bs(blk), .offset = offset };
+
+    qemu_coroutine_enter(qemu_coroutine_create(host_offset_entry, &h));
+    while (!h.done) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+    ck_assert_int_eq(h.ret, 0);
+    return h.host;
+}
+
+/*
+ * A request whose last cluster is counted by a new refcount block: the
+ * block goes after the data, where QEMU puts it (iotest 305 pokes it
+ * there), and the data stays contiguous.
+ */
+START_TEST(test_refblock_after_the_run)
+{
+    g_autofree char *img = create_img(1 * MiB, 1024, 64);
+    BlockBackend *blk = open_img(img);
+    BDRVQcow2State *s = blk_bs(blk)->opaque;
+    uint64_t first, last;
+
+    write_pattern(blk, 0, 124 * KiB, 0x5a);
+    first = host_offset(blk, 0);
+    last = host_offset(blk, 123 * KiB);
+    ck_assert_uint_eq(last - first, 123 * KiB);
+    /* 1 KiB clusters, 64-bit refcounts: 128 clusters a block */
+    ck_assert_uint_lt(first >> 10, 128);
+    ck_assert_uint_ge(last >> 10, 128);
+    ck_assert_uint_eq(s->refcount_table[1] & REFT_OFFSET_MASK,
+                      last + 1024);
+    check_refblocks_counted(blk);
+    expect_pattern(blk, 0, 124 * KiB, 0x5a);
+    blk_unref(blk);
+    qemu_img_check(img);
+}
+END_TEST
+
 static Suite *qcow2_refblock_suite(void)
 {
     Suite *s = suite_create("qcow2-refblock");
@@ -236,6 +297,7 @@ static Suite *qcow2_refblock_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_large_request_small_refblocks, 0, 2);
     tcase_add_test(tc, test_reftable_growth_small_refblocks);
+    tcase_add_test(tc, test_refblock_after_the_run);
     suite_add_tcase(s, tc);
     return s;
 }
