@@ -10,12 +10,16 @@
  * stretch up to free_run_end when that holds no free run long enough (the
  * hint is dropped whenever a cluster is freed).  Before any
  * refcount is increased, every refcount block it needs must exist: a
- * missing block is created "self-describing" at the first cluster it
- * covers (that cluster is free by definition, since nothing in the range
- * has a refcount yet), and a full refcount table is replaced by a larger
- * one placed, together with the refcount blocks that describe it, in a
- * fresh area past every cluster the old table covers.  Then the scan is
- * repeated, because the new metadata may occupy the clusters it found.
+ * missing block goes in the first free cluster after the run being
+ * allocated, as in QEMU, and is "self-describing" when that cluster is in
+ * the range it covers (otherwise the block of that range counts it).  It
+ * must not go at the start of its range: with small clusters and wide
+ * refcounts a range is short, and a block at the start of every range
+ * splits the free space into runs too short for the request, which then
+ * creates the next block, and so on.  A full refcount table is replaced by a larger one placed,
+ * together with the refcount blocks that describe it, in a fresh area
+ * past every cluster the old table covers.  Then the scan is repeated,
+ * because the new metadata may occupy the clusters it found.
  *
  * Write order: new refcount blocks reach the disk before the table entry
  * pointing at them; a new refcount table and its blocks before the header
@@ -278,42 +282,6 @@ static int coroutine_fn write_reftable_entry(BlockDriverState *bs,
                           rt_index * sizeof(uint64_t), sizeof(be), &be, 0);
 }
 
-/* Create refcount block rt_index at the first cluster it covers */
-static int coroutine_fn create_refblock(BlockDriverState *bs,
-                                        uint64_t rt_index)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint64_t off = rt_index << (s->refblock_bits + s->cluster_bits);
-    void *block;
-    int ret;
-
-    if (off == 0 || off > L2E_OFFSET_MASK) {
-        return off ? -EFBIG :
-            qcow2_signal_corruption(bs, "Refcount block 0 is missing");
-    }
-    BLKDBG_EVENT(bs->file, BLKDBG_REFBLOCK_ALLOC);
-    ret = qcow2_cache_get_empty(bs, s->refcount_block_cache, off, &block);
-    if (ret < 0) {
-        return ret;
-    }
-    memset(block, 0, s->cluster_size);
-    qcow2_refcount_set_entry(s, block, 0, 1);
-    qcow2_cache_entry_mark_dirty(s->refcount_block_cache, block);
-    qcow2_cache_put(s->refcount_block_cache, &block);
-    /* the block (and any pending refcount change) before the hookup */
-    ret = qcow2_cache_flush(bs, s->refcount_block_cache);
-    if (ret < 0) {
-        return ret;
-    }
-    s->refcount_table[rt_index] = off;
-    ret = write_reftable_entry(bs, rt_index);
-    if (ret < 0) {
-        s->refcount_table[rt_index] = 0;
-        return ret;
-    }
-    return 0;
-}
-
 /* Replace the refcount table by one with at least min_index + 1 entries */
 static int coroutine_fn grow_reftable(BlockDriverState *bs,
                                       uint64_t min_index)
@@ -470,6 +438,97 @@ static int64_t coroutine_fn find_free_clusters(BlockDriverState *bs,
     return i;
 }
 
+/* The first free cluster at or after index start (refcounts not changed) */
+static int64_t coroutine_fn find_free_cluster_from(BlockDriverState *bs,
+                                                   int64_t start)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t covered = (uint64_t)s->refcount_table_size << s->refblock_bits;
+    int64_t i;
+
+    for (i = start; (uint64_t)i < covered; i++) {
+        uint64_t rc;
+        int ret = qcow2_get_refcount(bs, i, &rc);
+
+        if (ret < 0) {
+            return ret;
+        }
+        if (rc == 0) {
+            break;
+        }
+    }
+    if ((uint64_t)(i + 1) << s->cluster_bits > L2E_OFFSET_MASK + 1) {
+        return -EFBIG;
+    }
+    return i;
+}
+
+/*
+ * Create refcount block rt_index in the first free cluster at or after
+ * index start: the caller passes the end of the run it is allocating, so
+ * the run stays free (QEMU puts the block there too).  When that cluster
+ * lies in the range the new block covers, the block describes itself;
+ * otherwise the block of the range it lies in counts it, and that block
+ * is created first if it is missing too (it then describes itself, so
+ * this recurses once at most).  When the cluster is beyond the table's
+ * reach, the table grows instead (it brings the blocks describing it).
+ * Either way the caller must scan for free clusters again.
+ */
+static int coroutine_fn create_refblock(BlockDriverState *bs,
+                                        uint64_t rt_index, int64_t start)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t idx = find_free_cluster_from(bs, start);
+    uint64_t host_rt, off;
+    void *block;
+    int ret;
+
+    if (idx < 0) {
+        return idx;
+    }
+    if (idx == 0) {
+        return qcow2_signal_corruption(bs, "Preventing invalid allocation "
+                                       "of refcount block at offset 0");
+    }
+    host_rt = (uint64_t)idx >> s->refblock_bits;
+    if (host_rt >= s->refcount_table_size) {
+        return grow_reftable(bs, MAX(rt_index, host_rt));
+    }
+    off = (uint64_t)idx << s->cluster_bits;
+    if (host_rt != rt_index) {
+        if (!(s->refcount_table[host_rt] & REFT_OFFSET_MASK)) {
+            return create_refblock(bs, host_rt, idx);
+        }
+        ret = qcow2_update_refcount(bs, off, s->cluster_size, 1);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    BLKDBG_EVENT(bs->file, BLKDBG_REFBLOCK_ALLOC);
+    ret = qcow2_cache_get_empty(bs, s->refcount_block_cache, off, &block);
+    if (ret < 0) {
+        return ret;
+    }
+    memset(block, 0, s->cluster_size);
+    if (host_rt == rt_index) {
+        qcow2_refcount_set_entry(s, block, idx & (s->refblock_size - 1), 1);
+    }
+    qcow2_cache_entry_mark_dirty(s->refcount_block_cache, block);
+    qcow2_cache_put(s->refcount_block_cache, &block);
+    /* the block (and any pending refcount change) before the hookup */
+    ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    if (ret < 0) {
+        return ret;
+    }
+    s->refcount_table[rt_index] = off;
+    ret = write_reftable_entry(bs, rt_index);
+    if (ret < 0) {
+        s->refcount_table[rt_index] = 0;
+        return ret;
+    }
+    return 0;
+}
+
 int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs, int64_t n)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -495,7 +554,7 @@ retry:
             goto retry;
         }
         if (!(s->refcount_table[rt] & REFT_OFFSET_MASK)) {
-            ret = create_refblock(bs, rt);
+            ret = create_refblock(bs, rt, idx + n);
             if (ret < 0) {
                 return ret;
             }

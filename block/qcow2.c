@@ -1239,6 +1239,13 @@ static int coroutine_fn qcow2_co_pdiscard(BlockDriverState *bs,
     uint64_t astart, aend;
     int ret;
 
+    if (s->qcow_version < 3 && bs->backing) {
+        /*
+         * Without zero clusters, a discarded cluster would show the
+         * backing file's data: keep ours (a discard is only a hint).
+         */
+        return -ENOTSUP;
+    }
     whole_clusters(s, offset, bytes, &astart, &aend);
     ret = check_writable(bs);
     if (ret < 0) {

@@ -3,16 +3,20 @@
  * a new or existing (-n) target, sparse-aware, like qemu-img 7.2.
  *
  * Work is split into chunks of IMG_CONVERT_CHUNK (2 MiB, at least one
- * target cluster), handed out in order to -m worker coroutines (default
- * 8).  A worker asks block status for its chunk (the whole source chain,
- * or only the top layer with -B, where unallocated ranges are left to the
- * target's backing file), reads the data pieces, then waits for its turn
- * (unless -W) and writes:
+ * target cluster, so every chunk starts on a target cluster), handed out
+ * in order to -m worker coroutines (default 8); a chunk may span the end
+ * of one source and the start of the next.  A worker asks block status
+ * for its chunk (the whole source chain, or only the top layer with -B,
+ * where unallocated ranges are left to the target's backing file), reads
+ * the data pieces, then waits for its turn (unless -W) and writes:
  *   - zero ranges are skipped on targets that read as zeroes (a fresh
  *     image without backing file), else written as write_zeroes;
  *   - data is scanned for zero runs of at least -S bytes (default 4 KiB),
  *     which are treated as zero ranges;
- *   - with -c every target cluster is written compressed;
+ *   - with -c the chunk is written by whole target clusters (compressed
+ *     writes must be; the last one may be partial at the image end): a
+ *     cluster holding any data is written compressed with its zero parts
+ *     filled in, unless it is all zeroes;
  *   - raw -> raw copies use copy offload (copy_file_range) when possible.
  * Reads therefore overlap with each other and with the (ordered) writes,
  * which keeps a sequential target layout for qcow2.
@@ -42,6 +46,7 @@ typedef struct ConvertState {
     int nsrc;
     int64_t total;
     BlockBackend *target;
+    int64_t target_size;
 
     int64_t next_offset;       /* next chunk to hand out */
     uint64_t next_seq;         /* its sequence number */
@@ -132,26 +137,122 @@ static int coroutine_fn write_zeroes(ConvertState *s, int64_t offset,
                                 BDRV_REQ_MAY_UNMAP);
 }
 
+/*
+ * Write target clusters [offset, offset + bytes) (offset cluster aligned,
+ * bytes too unless the range ends the image) compressed; buf holds the
+ * data pieces of pieces[0..n), whose zero pieces are filled in here for
+ * the clusters that also hold data.
+ */
 static int coroutine_fn write_compressed(ConvertState *s, int64_t offset,
-                                         int64_t bytes, uint8_t *buf)
+                                         int64_t bytes, uint8_t *buf,
+                                         const Piece *pieces, int n)
 {
-    while (bytes > 0) {
-        int64_t n = MIN(bytes, s->cluster_size -
-                        offset % s->cluster_size);
-        int ret;
+    int64_t end = offset + bytes, c, zero_start = -1;
+    int first = 0, ret = 0;
 
-        if (buffer_is_zero(buf, n)) {
-            ret = write_zeroes(s, offset, n);
-        } else {
-            ret = blk_co_pwrite(s->target, offset, n, buf,
+    assert(offset % s->cluster_size == 0);
+    for (c = offset; c < end && ret == 0; c += s->cluster_size) {
+        int64_t cend = MIN(c + s->cluster_size, end);
+        /* the last one reaches the target's end (zero padded) if it can */
+        int64_t wend = cend == s->total && s->target_size > cend &&
+                       s->target_size - c <= s->cluster_size ?
+                       s->target_size : cend;
+        uint8_t *cbuf = buf + (c - offset);
+        bool data = false;
+        int i;
+
+        while (first < n &&
+               pieces[first].offset + pieces[first].bytes <= c) {
+            first++;
+        }
+        for (i = first; i < n && pieces[i].offset < cend; i++) {
+            data |= pieces[i].kind == PIECE_DATA;
+        }
+        if (data) {
+            for (i = first; i < n && pieces[i].offset < cend; i++) {
+                int64_t a = MAX(pieces[i].offset, c);
+                int64_t b = MIN(pieces[i].offset + pieces[i].bytes, cend);
+
+                if (pieces[i].kind != PIECE_DATA) {
+                    memset(buf + (a - offset), 0, b - a);
+                }
+            }
+            memset(buf + (cend - offset), 0, wend - cend);
+            data = !s->min_sparse || !buffer_is_zero(cbuf, wend - c);
+        }
+        if (!data) {
+            /* zero clusters are written (or skipped) as one range */
+            zero_start = zero_start < 0 ? c : zero_start;
+            continue;
+        }
+        if (zero_start >= 0) {
+            ret = write_zeroes(s, zero_start, c - zero_start);
+            zero_start = -1;
+        }
+        if (ret == 0) {
+            ret = blk_co_pwrite(s->target, c, wend - c, cbuf,
                                 BDRV_REQ_WRITE_COMPRESSED);
         }
         if (ret < 0) {
+            error_report("error while writing at byte %" PRId64 ": %s", c,
+                         strerror(-ret));
+            return ret;
+        }
+    }
+    if (zero_start >= 0) {
+        ret = write_zeroes(s, zero_start, end - zero_start);
+        if (ret < 0) {
+            error_report("error while writing at byte %" PRId64 ": %s",
+                         zero_start, strerror(-ret));
+        }
+    }
+    return ret;
+}
+
+/* Read target range [offset, offset + bytes) from the sources holding it */
+static int coroutine_fn read_sources(ConvertState *s, int64_t offset,
+                                     int64_t bytes, uint8_t *buf)
+{
+    while (bytes > 0) {
+        int64_t src_off, src_end, n;
+        int si = src_index(s, offset, &src_off, &src_end);
+        int ret;
+
+        n = MIN(bytes, src_end - src_off);
+        ret = blk_co_pread(s->src[si], src_off, n, buf, 0);
+        if (ret < 0) {
+            error_report("error while reading at byte %" PRId64 ": %s",
+                         src_off, strerror(-ret));
             return ret;
         }
         offset += n;
         bytes -= n;
         buf += n;
+    }
+    return 0;
+}
+
+/*
+ * Copy target range [offset, offset + bytes) from the (raw) sources by
+ * copy offload; -ENOTSUP where that is unavailable (the caller then reads
+ * and writes the whole range)
+ */
+static int coroutine_fn copy_sources(ConvertState *s, int64_t offset,
+                                     int64_t bytes)
+{
+    while (bytes > 0) {
+        int64_t src_off, src_end, n;
+        int si = src_index(s, offset, &src_off, &src_end);
+        int ret;
+
+        n = MIN(bytes, src_end - src_off);
+        ret = blk_co_copy_range(s->src[si], src_off, s->target, offset, n,
+                                0, 0);
+        if (ret < 0) {
+            return ret;
+        }
+        offset += n;
+        bytes -= n;
     }
     return 0;
 }
@@ -198,31 +299,29 @@ static void coroutine_fn convert_worker(void *opaque)
         s->ret = s->ret ? s->ret : -ENOMEM;
     }
     while (s->ret == 0 && s->next_offset < s->total) {
-        int64_t offset = s->next_offset, src_off, src_end, len, done;
+        int64_t offset = s->next_offset, len, done;
         uint64_t seq = s->next_seq++;
         bool use_copy = s->copy_range;
-        int i, n = 0, si, ret = 0;
-        BlockBackend *src;
+        int i, n = 0, ret = 0;
 
-        si = src_index(s, offset, &src_off, &src_end);
-        src = s->src[si];
-        len = MIN(s->chunk - offset % s->chunk, src_end - src_off);
+        len = MIN(s->chunk - offset % s->chunk, s->total - offset);
         s->next_offset = offset + len;
 
         /* block status and reads: in parallel with other workers */
         for (done = 0; done < len && n < MAX_PIECES; ) {
-            int64_t pnum;
+            int64_t pnum, src_off, src_end;
+            int si = src_index(s, offset + done, &src_off, &src_end);
             PieceKind kind;
 
-            ret = piece_status(s, blk_bs(src), offset + done,
-                               src_off + done, len - done, &pnum, &kind);
+            ret = piece_status(s, blk_bs(s->src[si]), offset + done, src_off,
+                               MIN(len - done, src_end - src_off), &pnum,
+                               &kind);
             if (ret < 0) {
                 error_report("error while reading block status at offset "
-                             "%" PRId64 ": %s", src_off + done,
-                             strerror(-ret));
+                             "%" PRId64 ": %s", src_off, strerror(-ret));
                 break;
             }
-            pnum = MIN(pnum, len - done);
+            pnum = MIN(pnum, MIN(len - done, src_end - src_off));
             if (n && pieces[n - 1].kind == kind) {
                 pieces[n - 1].bytes += pnum;
             } else {
@@ -239,19 +338,18 @@ static void coroutine_fn convert_worker(void *opaque)
             if (pieces[i].kind != PIECE_DATA || use_copy) {
                 continue;
             }
-            ret = blk_co_pread(src, src_off + (pieces[i].offset - offset),
-                               pieces[i].bytes, buf + (pieces[i].offset -
-                                                       offset), 0);
-            if (ret < 0) {
-                error_report("error while reading at byte %" PRId64 ": %s",
-                             src_off + (pieces[i].offset - offset),
-                             strerror(-ret));
-            }
+            ret = read_sources(s, pieces[i].offset, pieces[i].bytes,
+                               buf + (pieces[i].offset - offset));
         }
 
         /* writes: in chunk order unless -W */
         while (s->in_order && s->write_seq != seq && s->ret == 0) {
             qemu_co_queue_wait(&s->write_queue, NULL);
+        }
+        if (ret == 0 && s->ret == 0 && s->compressed) {
+            /* no backing pieces: -c refuses a backing file */
+            ret = write_compressed(s, offset, len, buf, pieces, n);
+            n = 0;
         }
         for (i = 0; ret == 0 && s->ret == 0 && i < n; i++) {
             Piece *p = &pieces[i];
@@ -261,20 +359,16 @@ static void coroutine_fn convert_worker(void *opaque)
                 ret = write_zeroes(s, p->offset, p->bytes);
             } else if (p->kind == PIECE_BACKING) {
                 continue;
-            } else if (s->compressed) {
-                ret = write_compressed(s, p->offset, p->bytes, pbuf);
             } else if (use_copy) {
-                ret = blk_co_copy_range(src, src_off + (p->offset - offset),
-                                        s->target, p->offset, p->bytes, 0,
-                                        0);
+                ret = copy_sources(s, p->offset, p->bytes);
                 if (ret == -ENOTSUP) {
                     /* no offload here: read and write from now on */
                     s->copy_range = false;
-                    ret = blk_co_pread(src, src_off + (p->offset - offset),
-                                       p->bytes, pbuf, 0);
-                    if (ret == 0) {
-                        ret = write_sparse(s, p->offset, p->bytes, pbuf);
+                    ret = read_sources(s, p->offset, p->bytes, pbuf);
+                    if (ret < 0) {
+                        break;
                     }
+                    ret = write_sparse(s, p->offset, p->bytes, pbuf);
                 }
             } else {
                 ret = write_sparse(s, p->offset, p->bytes, pbuf);
@@ -512,6 +606,7 @@ int img_cmd_convert(int argc, char **argv)
                      ")", blk_getlength(s.target), s.total);
         goto out;
     }
+    s.target_size = blk_getlength(s.target);
     if (s.compressed && blk_bs(s.target)->drv != &bdrv_qcow2) {
         error_report("Compression not supported for this file format");
         goto out;
