@@ -244,10 +244,9 @@ static int coroutine_fn cache_do_get(BlockDriverState *bs, Qcow2Cache *c,
     }
     c->entries[i].offset = 0;
     if (read_from_disk) {
+        /* refcount blocks: at each update, see qcow2_update_refcount */
         if (c == s->l2_table_cache) {
             BLKDBG_EVENT(bs->file, BLKDBG_L2_LOAD);
-        } else {
-            BLKDBG_EVENT(bs->file, BLKDBG_REFBLOCK_LOAD);
         }
         c->entries[i].ref++;
         ret = bdrv_co_pread(bs->file, offset, c->table_size,
