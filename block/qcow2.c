@@ -701,9 +701,14 @@ static int coroutine_fn read_compressed(BlockDriverState *bs,
         }
         if (qcow2_decompress(s->cluster_cache, s->cluster_size,
                              s->cluster_data, csize) < 0) {
-            return qcow2_signal_corruption(bs, "Compressed cluster at %#"
-                                           PRIx64 " cannot be "
-                                           "decompressed", host);
+            /*
+             * Damaged data, not metadata: the read fails, the image is
+             * not marked corrupt (as QEMU), so a rewrite of the cluster
+             * or check -r can still mend it
+             */
+            trace(qcow2_decompress_failed, "bs %p host %#" PRIx64
+                  " csize %d", bs, host, csize);
+            return -EIO;
         }
         s->cluster_cache_offset = host;
     }
