@@ -23,6 +23,7 @@ struct BlockBackend {
     bool allow_write_beyond_eof;
     CoQueue queued_requests;
     unsigned aio_in_flight;
+    bool writethrough;          /* every write is FUA (cache=writethrough) */
 };
 
 static GList *all_blks;
@@ -234,6 +235,16 @@ BlockBackend *blk_next(BlockBackend *blk)
     return l && l->next ? l->next->data : NULL;
 }
 
+void blk_set_enable_write_cache(BlockBackend *blk, bool wce)
+{
+    blk->writethrough = !wce;
+}
+
+bool blk_enable_write_cache(BlockBackend *blk)
+{
+    return !blk->writethrough;
+}
+
 void blk_set_allow_drained_io(BlockBackend *blk, bool allow)
 {
     blk->allow_drained_io = allow;
@@ -320,6 +331,10 @@ int coroutine_fn blk_co_pwritev(BlockBackend *blk, int64_t offset,
     if (ret < 0) {
         return ret;
     }
+    if (blk->writethrough) {
+        /* the data and the metadata reaching it are stable on return */
+        flags |= BDRV_REQ_FUA;
+    }
     return bdrv_co_pwritev(blk->root, offset, bytes, qiov, flags);
 }
 
@@ -369,6 +384,24 @@ int coroutine_fn blk_co_flush(BlockBackend *blk)
     return bdrv_co_flush(blk->root->bs);
 }
 
+int coroutine_fn blk_co_rw_vmstate(BlockBackend *blk, QEMUIOVector *qiov,
+                                   int64_t pos, bool is_read)
+{
+    int ret = blk_wait_while_drained(blk);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (!blk->root) {
+        return -ENOMEDIUM;
+    }
+    ret = bdrv_co_rw_vmstate(blk->root->bs, qiov, pos, is_read);
+    if (ret == 0 && !is_read && blk->writethrough) {
+        ret = bdrv_co_flush(blk->root->bs);
+    }
+    return ret;
+}
+
 int coroutine_fn blk_co_truncate(BlockBackend *blk, int64_t offset,
                                  bool exact, Error **errp)
 {
@@ -400,7 +433,8 @@ int coroutine_fn blk_co_copy_range(BlockBackend *blk_in, int64_t off_in,
 
 typedef struct BlkRwCo {
     BlockBackend *blk;
-    int op;              /* 0 read, 1 write, 2 discard, 3 flush */
+    int op;              /* 0 read, 1 write, 2 discard, 3 flush, 4/5 vmstate
+                          * read/write */
     int64_t offset, bytes;
     QEMUIOVector *qiov;
     BdrvRequestFlags flags;
@@ -422,6 +456,11 @@ static void coroutine_fn blk_rw_entry(void *opaque)
         break;
     case 2:
         rw->ret = blk_co_pdiscard(rw->blk, rw->offset, rw->bytes);
+        break;
+    case 4:
+    case 5:
+        rw->ret = blk_co_rw_vmstate(rw->blk, rw->qiov, rw->offset,
+                                    rw->op == 4);
         break;
     default:
         rw->ret = blk_co_flush(rw->blk);
@@ -482,6 +521,12 @@ int blk_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes)
 int blk_flush(BlockBackend *blk)
 {
     return blk_rw_sync(blk, 3, 0, 0, NULL, 0);
+}
+
+int blk_rw_vmstate(BlockBackend *blk, QEMUIOVector *qiov, int64_t pos,
+                   bool is_read)
+{
+    return blk_rw_sync(blk, is_read ? 4 : 5, pos, qiov->size, qiov, 0);
 }
 
 int blk_truncate(BlockBackend *blk, int64_t offset, bool exact,

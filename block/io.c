@@ -1060,6 +1060,34 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
     return ret;
 }
 
+/* ---- VM state ---- */
+
+int coroutine_fn bdrv_co_rw_vmstate(BlockDriverState *bs, QEMUIOVector *qiov,
+                                    int64_t pos, bool is_read)
+{
+    int ret;
+
+    if (!bs || !bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (!is_read && bs->read_only) {
+        return -EPERM;
+    }
+    if (pos < 0 || qiov->size > BDRV_REQUEST_MAX_BYTES) {
+        return -EIO;
+    }
+    if (!bs->drv->bdrv_co_rw_vmstate) {
+        return -ENOTSUP;
+    }
+    bdrv_inc_in_flight(bs);
+    ret = bs->drv->bdrv_co_rw_vmstate(bs, qiov, pos, is_read);
+    if (ret == 0 && !is_read) {
+        bs->write_gen++;
+    }
+    bdrv_dec_in_flight(bs);
+    return ret;
+}
+
 /* ---- flush ---- */
 
 int coroutine_fn bdrv_co_flush(BlockDriverState *bs)

@@ -27,6 +27,8 @@ typedef struct Qcow2CachedTable {
 
 struct Qcow2Cache {
     Qcow2CachedTable *entries;
+    /* offset -> slot + 1 of every non-empty slot (keys: &entry.offset) */
+    GHashTable *index;
     uint8_t *tables;
     int size;
     int table_size;
@@ -44,9 +46,11 @@ Qcow2Cache *qcow2_cache_create(BlockDriverState *bs, int num_tables,
     c->size = num_tables;
     c->table_size = table_size;
     c->entries = g_new0(Qcow2CachedTable, num_tables);
+    c->index = g_hash_table_new(g_int64_hash, g_int64_equal);
     c->tables = qemu_try_blockalign(bs->file->bs,
                                     (size_t)num_tables * table_size);
     if (!c->tables) {
+        g_hash_table_destroy(c->index);
         g_free(c->entries);
         g_free(c);
         return NULL;
@@ -60,8 +64,30 @@ void qcow2_cache_destroy(Qcow2Cache *c)
         return;
     }
     qemu_vfree(c->tables);
+    g_hash_table_destroy(c->index);
     g_free(c->entries);
     g_free(c);
+}
+
+/* slot holding the table at @offset, -1 if none */
+static int cache_lookup(Qcow2Cache *c, int64_t offset)
+{
+    gpointer v = g_hash_table_lookup(c->index, &offset);
+
+    return v ? GPOINTER_TO_INT(v) - 1 : -1;
+}
+
+/* (re)label slot @i: @offset 0 empties it */
+static void cache_set_offset(Qcow2Cache *c, int i, int64_t offset)
+{
+    if (c->entries[i].offset) {
+        g_hash_table_remove(c->index, &c->entries[i].offset);
+    }
+    c->entries[i].offset = offset;
+    if (offset) {
+        g_hash_table_insert(c->index, &c->entries[i].offset,
+                            GINT_TO_POINTER(i + 1));
+    }
 }
 
 int qcow2_cache_num_tables(Qcow2Cache *c)
@@ -211,10 +237,9 @@ static int coroutine_fn cache_do_get(BlockDriverState *bs, Qcow2Cache *c,
     int ret;
 
     assert(offset != 0 && offset % c->table_size == 0);
-    for (i = 0; i < c->size; i++) {
-        if (c->entries[i].offset == (int64_t)offset) {
-            goto found;
-        }
+    i = cache_lookup(c, offset);
+    if (i >= 0) {
+        goto found;
     }
     /* pick a victim: empty slot first, else LRU among unreferenced */
     for (i = 0; i < c->size; i++) {
@@ -242,12 +267,11 @@ static int coroutine_fn cache_do_get(BlockDriverState *bs, Qcow2Cache *c,
     if (ret < 0) {
         return ret;
     }
-    c->entries[i].offset = 0;
+    cache_set_offset(c, i, 0);
     if (read_from_disk) {
+        /* refcount blocks: at each update, see qcow2_update_refcount */
         if (c == s->l2_table_cache) {
             BLKDBG_EVENT(bs->file, BLKDBG_L2_LOAD);
-        } else {
-            BLKDBG_EVENT(bs->file, BLKDBG_REFBLOCK_LOAD);
         }
         c->entries[i].ref++;
         ret = bdrv_co_pread(bs->file, offset, c->table_size,
@@ -257,18 +281,12 @@ static int coroutine_fn cache_do_get(BlockDriverState *bs, Qcow2Cache *c,
             return ret;
         }
         /* someone may have loaded the same table meanwhile */
-        {
-            int j;
-
-            for (j = 0; j < c->size; j++) {
-                if (j != i && c->entries[j].offset == (int64_t)offset) {
-                    i = j;
-                    goto found;
-                }
-            }
+        if (cache_lookup(c, offset) >= 0) {
+            i = cache_lookup(c, offset);
+            goto found;
         }
     }
-    c->entries[i].offset = offset;
+    cache_set_offset(c, i, offset);
     c->entries[i].dirty = false;
 
 found:
@@ -309,26 +327,17 @@ void qcow2_cache_entry_mark_dirty(Qcow2Cache *c, void *table)
 
 bool qcow2_cache_has(Qcow2Cache *c, uint64_t offset)
 {
-    int i;
-
-    for (i = 0; i < c->size; i++) {
-        if (c->entries[i].offset == (int64_t)offset) {
-            return true;
-        }
-    }
-    return false;
+    return offset && cache_lookup(c, offset) >= 0;
 }
 
 void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset)
 {
-    int i;
+    int i = offset ? cache_lookup(c, offset) : -1;
 
-    for (i = 0; i < c->size; i++) {
-        if (c->entries[i].offset == (int64_t)offset) {
-            assert(c->entries[i].ref == 0);
-            c->entries[i].offset = 0;
-            c->entries[i].dirty = false;
-            c->entries[i].lru = 0;
-        }
+    if (i >= 0) {
+        assert(c->entries[i].ref == 0);
+        cache_set_offset(c, i, 0);
+        c->entries[i].dirty = false;
+        c->entries[i].lru = 0;
     }
 }

@@ -55,7 +55,7 @@ static int64_t l2_offset_for(BlockDriverState *bs, uint64_t offset)
     }
     if (qcow2_offset_into_cluster(s, l2_offset)) {
         return qcow2_signal_corruption(bs, "L2 table offset %#" PRIx64
-                                       " unaligned (L1 index %#" PRIx64 ")",
+                                       " unaligned (L1 index: %#" PRIx64 ")",
                                        l2_offset, l1_index);
     }
     file_len = bdrv_getlength(bs->file->bs);
@@ -64,14 +64,16 @@ static int64_t l2_offset_for(BlockDriverState *bs, uint64_t offset)
         !qcow2_cache_has(s->l2_table_cache, l2_offset)) {
         return qcow2_signal_corruption(bs, "L2 table offset %#" PRIx64
                                        " is beyond the end of the image "
-                                       "file (L1 index %#" PRIx64 ")",
+                                       "file (L1 index: %#" PRIx64 ")",
                                        l2_offset, l1_index);
     }
     return l2_offset;
 }
 
+/* entry @l2_index of the L2 table at @l2_offset, for guest @guest_offset */
 static int check_l2_entry(BlockDriverState *bs, uint64_t entry,
-                          uint64_t guest_offset)
+                          uint64_t guest_offset, uint64_t l2_offset,
+                          int l2_index)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2ClusterType type = qcow2_get_cluster_type(s, entry);
@@ -88,9 +90,10 @@ static int check_l2_entry(BlockDriverState *bs, uint64_t entry,
     }
     if (qcow2_offset_into_cluster(s, entry & L2E_OFFSET_MASK)) {
         return qcow2_signal_corruption(bs, "Cluster allocation offset %#"
-                                       PRIx64 " unaligned (guest offset %#"
-                                       PRIx64 ")", entry & L2E_OFFSET_MASK,
-                                       guest_offset);
+                                       PRIx64 " unaligned (L2 offset: %#"
+                                       PRIx64 ", L2 index: %#x)",
+                                       entry & L2E_OFFSET_MASK, l2_offset,
+                                       l2_index);
     }
     return 0;
 }
@@ -126,7 +129,7 @@ int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
         return ret;
     }
     first = GUINT64_FROM_BE(table[l2_index]);
-    ret = check_l2_entry(bs, first, offset);
+    ret = check_l2_entry(bs, first, offset, l2_offset, l2_index);
     if (ret < 0) {
         qcow2_cache_put(s->l2_table_cache, (void **)&table);
         return ret;
@@ -152,7 +155,8 @@ int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
                 (first & L2E_OFFSET_MASK) + n * s->cluster_size) {
                 break;
             }
-            if (check_l2_entry(bs, e, offset + n * s->cluster_size) < 0) {
+            if (check_l2_entry(bs, e, offset + n * s->cluster_size,
+                               l2_offset, l2_index + n) < 0) {
                 break;
             }
         }
@@ -277,10 +281,12 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size)
     if (ret < 0) {
         goto fail;
     }
+    /*
+     * The header may point at the new table from now on, even if this
+     * flush fails: use it (and leak the old one rather than free a table
+     * the header on disk may still name)
+     */
     ret = bdrv_co_flush(bs->file->bs);
-    if (ret < 0) {
-        return ret;
-    }
     for (i = 0; i < new_size; i++) {
         new_table[i] = GUINT64_FROM_BE(new_table[i]);
     }
@@ -288,6 +294,9 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size)
     s->l1_table = g_steal_pointer(&new_table);
     s->l1_size = new_size;
     s->l1_table_offset = new_offset;
+    if (ret < 0) {
+        return ret;
+    }
     if (old_bytes) {
         return qcow2_free_clusters(bs, old_offset,
                                    QEMU_ALIGN_UP(old_bytes,
@@ -410,6 +419,8 @@ int coroutine_fn qcow2_get_l2_for_write(BlockDriverState *bs,
     }
     qcow2_cache_entry_mark_dirty(s->l2_table_cache, new_table);
     if (!old_l2) {
+        /* where QEMU writes the new table (an error shows up later here) */
+        BLKDBG_EVENT(bs->file, BLKDBG_L2_ALLOC_WRITE);
         /*
          * A new table: its L1 entry is written with the next flush of the
          * L2 cache, after the table and its refcount and behind a barrier
@@ -527,9 +538,6 @@ static int coroutine_fn rewrite_entries(BlockDriverState *bs,
             }
             if (new == old) {
                 continue;
-            }
-            if (free_old && check_l2_entry(bs, old, offset) < 0) {
-                free_old = false;
             }
             table[index + i] = GUINT64_TO_BE(new);
             qcow2_cache_entry_mark_dirty(s->l2_table_cache, table);

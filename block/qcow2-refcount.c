@@ -132,7 +132,7 @@ static int64_t refblock_offset(BlockDriverState *bs, uint64_t rt_index)
     off = s->refcount_table[rt_index] & REFT_OFFSET_MASK;
     if (qcow2_offset_into_cluster(s, off)) {
         return qcow2_signal_corruption(bs, "Refblock offset %#" PRIx64
-                                       " unaligned (reftable index %#"
+                                       " unaligned (reftable index: %#"
                                        PRIx64 ")", off, rt_index);
     }
     return off;
@@ -241,6 +241,9 @@ int coroutine_fn qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
             if (block) {
                 qcow2_cache_put(s->refcount_block_cache, &block);
             }
+            /* where QEMU has them: the block to update, cached or not */
+            BLKDBG_EVENT(bs->file, BLKDBG_REFBLOCK_ALLOC);
+            BLKDBG_EVENT(bs->file, BLKDBG_REFBLOCK_LOAD);
             ret = qcow2_cache_get(bs, s->refcount_block_cache, off, &block);
             if (ret < 0) {
                 break;
@@ -516,14 +519,19 @@ static int coroutine_fn create_refblock(BlockDriverState *bs,
     qcow2_cache_entry_mark_dirty(s->refcount_block_cache, block);
     qcow2_cache_put(s->refcount_block_cache, &block);
     /* the block (and any pending refcount change) before the hookup */
+    BLKDBG_EVENT(bs->file, BLKDBG_REFBLOCK_ALLOC_WRITE);
     ret = qcow2_cache_flush(bs, s->refcount_block_cache);
-    if (ret < 0) {
-        return ret;
+    if (ret == 0) {
+        s->refcount_table[rt_index] = off;
+        ret = write_reftable_entry(bs, rt_index);
     }
-    s->refcount_table[rt_index] = off;
-    ret = write_reftable_entry(bs, rt_index);
     if (ret < 0) {
+        /*
+         * Not hooked up: no dirty copy may stay cached for a cluster that
+         * is no refcount block (the next allocation creates it again)
+         */
         s->refcount_table[rt_index] = 0;
+        qcow2_cache_discard(s->refcount_block_cache, off);
         return ret;
     }
     return 0;
@@ -652,6 +660,12 @@ int coroutine_fn qcow2_free_any_cluster(BlockDriverState *bs,
     switch (qcow2_get_cluster_type(s, l2_entry)) {
     case QCOW2_CLUSTER_NORMAL:
     case QCOW2_CLUSTER_ZERO_ALLOC:
+        if (qcow2_offset_into_cluster(s, l2_entry & L2E_OFFSET_MASK)) {
+            /* as QEMU: the entry goes, the cluster it meant leaks */
+            qcow2_report_corruption(bs, "Cannot free unaligned cluster %#"
+                                    PRIx64, l2_entry & L2E_OFFSET_MASK);
+            return 0;
+        }
         return qcow2_free_clusters(bs, l2_entry & L2E_OFFSET_MASK,
                                    s->cluster_size);
     case QCOW2_CLUSTER_COMPRESSED: {

@@ -45,6 +45,7 @@
 #include "qemu/osdep.h"
 #include "qemu/memalign.h"
 #include "qemu/cutils.h"
+#include "qemu/trace.h"
 #include "block/qcow2.h"
 
 #define QCOW2_OPT_L2_CACHE_SIZE       "l2-cache-size"
@@ -54,34 +55,65 @@
 #define QCOW2_MIN_L2_CACHE_TABLES     4
 #define QCOW2_MIN_REFCOUNT_CACHE_TABLES 4
 
-int qcow2_signal_corruption(BlockDriverState *bs, const char *fmt, ...)
+/*
+ * As QEMU: a fatal event on a writable image sets the corrupt bit on disk
+ * and makes the node refuse every later request (-ENOMEDIUM; the request
+ * that found the damage fails with -EIO); a non-fatal one (any on a
+ * read-only image) is only reported.  One message per kind: a fatal event
+ * after non-fatal ones is still reported.  The messages go to stderr
+ * without a program name prefix, in QEMU's wording.
+ */
+static void signal_corruption_va(BlockDriverState *bs, bool fatal,
+                                 const char *fmt, va_list ap)
 {
     BDRVQcow2State *s = bs->opaque;
     g_autofree char *msg = NULL;
+
+    fatal = fatal && !bs->read_only;
+    if (s->corrupt_signalled && (!fatal || s->corrupt_fatal)) {
+        return;
+    }
+    msg = g_strdup_vprintf(fmt, ap);
+    if (fatal) {
+        fprintf(stderr, "qcow2: Marking image as corrupt: %s; further "
+                "corruption events will be suppressed\n", msg);
+    } else {
+        fprintf(stderr, "qcow2: Image is corrupt: %s; further non-fatal "
+                "corruption events will be suppressed\n", msg);
+    }
+    trace(qcow2_signal_corruption, "bs %p fatal %d msg %s", bs, fatal, msg);
+    s->corrupt_signalled = true;
+    if (fatal) {
+        uint8_t be[8];
+
+        s->corrupt_fatal = true;
+        s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
+        if (s->qcow_version >= 3) {
+            q2_st64(be, s->incompatible_features);
+            if (bdrv_pwrite(bs->file, QCOW2_HDR_INCOMPAT, 8, be, 0) == 0) {
+                bdrv_flush(bs->file->bs);
+            }
+        }
+    }
+}
+
+int qcow2_signal_corruption(BlockDriverState *bs, const char *fmt, ...)
+{
     va_list ap;
 
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    signal_corruption_va(bs, true, fmt, ap);
     va_end(ap);
-    if (!s->corrupt_signalled) {
-        s->corrupt_signalled = true;
-        if (!bs->read_only) {
-            uint8_t be[8];
-
-            error_report("qcow2: Marking image as corrupt: %s; further "
-                         "corruption events will be suppressed", msg);
-            s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
-            if (s->qcow_version >= 3) {
-                q2_st64(be, s->incompatible_features);
-                bdrv_pwrite(bs->file, QCOW2_HDR_INCOMPAT, 8, be, 0);
-                bdrv_flush(bs->file->bs);
-            }
-        } else {
-            error_report("qcow2: Image is corrupt: %s; further non-fatal "
-                         "corruption events will be suppressed", msg);
-        }
-    }
     return -EIO;
+}
+
+void qcow2_report_corruption(BlockDriverState *bs, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    signal_corruption_va(bs, false, fmt, ap);
+    va_end(ap);
 }
 
 int coroutine_fn qcow2_update_header_field(BlockDriverState *bs,
@@ -581,7 +613,8 @@ static int coroutine_fn qcow2_co_flush_to_os(BlockDriverState *bs)
     BDRVQcow2State *s = bs->opaque;
     int ret;
 
-    if (bs->read_only) {
+    if (bs->read_only || s->corrupt_fatal) {
+        /* nothing more is written to an image found corrupt */
         return 0;
     }
     qemu_co_mutex_lock(&s->lock);
@@ -602,23 +635,34 @@ static void coroutine_fn qcow2_close_entry(void *opaque)
     /* the block layer drained us; any allocation still linking waits */
     qemu_co_mutex_lock(&s->lock);
     qcow2_wait_for_allocations(bs, 0, UINT64_MAX);
-    qemu_co_mutex_unlock(&s->lock);
-    ret = qcow2_co_flush_to_os(bs);
-
+    /*
+     * Both caches are tried, each followed by a flush of the file, and
+     * each failure is reported (QEMU's wording)
+     */
+    ret = qcow2_cache_flush(bs, s->l2_table_cache);
     if (ret == 0) {
         ret = bdrv_co_flush(bs->file->bs);
     }
     if (ret < 0) {
-        error_report("qcow2: Failed to flush metadata on close: %s",
+        error_report("Failed to flush the L2 table cache: %s",
                      strerror(-ret));
     }
+    ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    if (ret == 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        error_report("Failed to flush the refcount block cache: %s",
+                     strerror(-ret));
+    }
+    qemu_co_mutex_unlock(&s->lock);
 }
 
 static void qcow2_close(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
 
-    if (!bs->read_only && s->l2_table_cache) {
+    if (!bs->read_only && s->l2_table_cache && !s->corrupt_fatal) {
         qemu_co_run_sync(qcow2_close_entry, bs);
     }
     qcow2_free_state(s);
@@ -657,9 +701,14 @@ static int coroutine_fn read_compressed(BlockDriverState *bs,
         }
         if (qcow2_decompress(s->cluster_cache, s->cluster_size,
                              s->cluster_data, csize) < 0) {
-            return qcow2_signal_corruption(bs, "Compressed cluster at %#"
-                                           PRIx64 " cannot be "
-                                           "decompressed", host);
+            /*
+             * Damaged data, not metadata: the read fails, the image is
+             * not marked corrupt (as QEMU), so a rewrite of the cluster
+             * or check -r can still mend it
+             */
+            trace(qcow2_decompress_failed, "bs %p host %#" PRIx64
+                  " csize %d", bs, host, csize);
+            return -EIO;
         }
         s->cluster_cache_offset = host;
     }
@@ -803,6 +852,11 @@ static int coroutine_fn qcow2_co_preadv(BlockDriverState *bs, int64_t offset,
                                         int64_t bytes, QEMUIOVector *qiov,
                                         BdrvRequestFlags flags)
 {
+    BDRVQcow2State *s = bs->opaque;
+
+    if (s->corrupt_fatal) {
+        return -ENOMEDIUM;
+    }
     return qcow2_read(bs, offset, bytes, qiov, 0, false);
 }
 
@@ -814,7 +868,9 @@ static int coroutine_fn cow_read(BlockDriverState *bs, uint64_t offset,
     QEMUIOVector qiov;
     uint64_t n = 0;
 
-    if (offset < s->size) {
+    if (offset >= qcow2_vm_state_offset(s)) {
+        n = bytes;
+    } else if (offset < s->size) {
         n = MIN(bytes, s->size - offset);
     }
     if (n < bytes) {
@@ -834,6 +890,9 @@ static int coroutine_fn check_writable(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
 
+    if (s->corrupt_fatal) {
+        return -ENOMEDIUM;
+    }
     if (s->corrupt_signalled ||
         (s->incompatible_features & QCOW2_INCOMPAT_CORRUPT)) {
         return -EIO;
@@ -1294,6 +1353,22 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
     }
 }
 
+static int coroutine_fn qcow2_co_rw_vmstate(BlockDriverState *bs,
+                                            QEMUIOVector *qiov, int64_t pos,
+                                            bool is_read)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t offset = qcow2_vm_state_offset(s) + pos;
+
+    if (s->corrupt_fatal) {
+        return -ENOMEDIUM;
+    }
+    if (is_read) {
+        return qcow2_read(bs, offset, qiov->size, qiov, 0, false);
+    }
+    return qcow2_write(bs, offset, qiov->size, qiov, 0);
+}
+
 static int64_t coroutine_fn qcow2_co_getlength(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -1318,8 +1393,7 @@ static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 
     bdi->cluster_size = s->cluster_size;
     bdi->is_dirty = !!(s->incompatible_features & QCOW2_INCOMPAT_DIRTY);
-    bdi->vm_state_offset = qcow2_l1_entries_for(s->cluster_bits, s->size) <<
-                           (s->cluster_bits + s->l2_bits);
+    bdi->vm_state_offset = qcow2_vm_state_offset(s);
     return 0;
 }
 
@@ -1407,6 +1481,7 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_co_flush_to_os = qcow2_co_flush_to_os,
     .bdrv_co_block_status = qcow2_co_block_status,
     .bdrv_co_truncate = qcow2_co_truncate,
+    .bdrv_co_rw_vmstate = qcow2_co_rw_vmstate,
     .bdrv_co_getlength = qcow2_co_getlength,
     .bdrv_co_get_allocated_file_size = qcow2_co_get_allocated_file_size,
     .bdrv_get_info = qcow2_get_info,

@@ -253,7 +253,8 @@ typedef struct BDRVQcow2State {
     uint8_t *cluster_data;
     int64_t cluster_cache_offset;  /* host offset of its L2 entry, -1 */
 
-    bool corrupt_signalled;
+    bool corrupt_signalled;    /* a corruption event was reported */
+    bool corrupt_fatal;        /* ... a fatal one: the node is unusable */
 } BDRVQcow2State;
 
 static inline int64_t qcow2_start_of_cluster(BDRVQcow2State *s, int64_t o)
@@ -294,8 +295,26 @@ static inline uint64_t qcow2_l1_entries_for(int cluster_bits, uint64_t size)
     return (size + (1ULL << shift) - 1) >> shift;
 }
 
-/* Log the first corruption found and refuse further writes (-EIO) */
+/*
+ * The VM state lives behind the guest disk, from the first guest offset
+ * the L1 table of a disk of this size does not cover (QEMU's layout)
+ */
+static inline uint64_t qcow2_vm_state_offset(BDRVQcow2State *s)
+{
+    return qcow2_l1_entries_for(s->cluster_bits, s->size) <<
+           (s->cluster_bits + s->l2_bits);
+}
+
+/*
+ * Metadata corruption found (QEMU's qcow2_signal_corruption): fatal on a
+ * writable image, i.e. the corrupt bit is set and every later request
+ * fails (-ENOMEDIUM, as QEMU's unusable node); returns -EIO for the
+ * request that found it.  qcow2_report_corruption is the non-fatal kind
+ * (only reported; the request goes on).
+ */
 int qcow2_signal_corruption(BlockDriverState *bs, const char *fmt, ...)
+    G_GNUC_PRINTF(2, 3);
+void qcow2_report_corruption(BlockDriverState *bs, const char *fmt, ...)
     G_GNUC_PRINTF(2, 3);
 
 /* qcow2-cache.c */

@@ -47,15 +47,22 @@ static void usage(const char *name)
            name, name);
 }
 
+/* cache=writethrough and directsync: every write is FUA (as QEMU) */
+static bool writethrough;
+
 static int parse_cache_mode(const char *mode, int *flags)
 {
     *flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
+    writethrough = false;
     if (!strcmp(mode, "none") || !strcmp(mode, "off")) {
         *flags |= BDRV_O_NOCACHE;
     } else if (!strcmp(mode, "directsync")) {
         *flags |= BDRV_O_NOCACHE;
-    } else if (!strcmp(mode, "writeback") || !strcmp(mode, "writethrough")) {
-        /* writethrough is approximated by writeback + explicit flushes */
+        writethrough = true;
+    } else if (!strcmp(mode, "writethrough")) {
+        writethrough = true;
+    } else if (!strcmp(mode, "writeback")) {
+        /* the default */
     } else if (!strcmp(mode, "unsafe")) {
         *flags |= BDRV_O_NO_FLUSH;
     } else {
@@ -102,6 +109,7 @@ static int open_image(const char *name, const char *fmt, bool image_opts,
         error_report_err(err);
         return 1;
     }
+    blk_set_enable_write_cache(qemuio_blk, !writethrough);
     return 0;
 }
 
@@ -131,7 +139,6 @@ int main(int argc, char **argv)
     guint i;
 
     error_set_progname("blockd-io");
-    setvbuf(stdout, NULL, _IOLBF, 0);
     while ((c = getopt_long(argc, argv, "+hVc:f:rnki:d:t:T:U", long_options,
                             NULL)) != -1) {
         switch (c) {
@@ -209,6 +216,16 @@ int main(int argc, char **argv)
     }
     if (!readonly) {
         flags |= BDRV_O_RDWR;
+    }
+    /*
+     * Commands from -c write to a pipe or file fully buffered, as qemu-io
+     * does: messages on stderr (an image found corrupt, a cache that
+     * failed to flush on close) then come before the command output, in
+     * the order QEMU's test output records.  A terminal, and commands
+     * read from stdin, get line buffering.
+     */
+    if (cmds->len == 0 || isatty(STDOUT_FILENO)) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
     }
     qemu_init_main_loop();
     bdrv_init();

@@ -213,9 +213,13 @@ static bool get_num(const char *arg, int64_t *v)
 
 /* ---- read / write ---- */
 
+/* vmstate: read/write -b, the VM state area instead of the disk */
 static int do_rw(BlockBackend *blk, bool write, int64_t offset,
-                 QEMUIOVector *qiov, BdrvRequestFlags flags)
+                 QEMUIOVector *qiov, BdrvRequestFlags flags, bool vmstate)
 {
+    if (vmstate) {
+        return blk_rw_vmstate(blk, qiov, offset, !write);
+    }
     if (write) {
         if (flags & BDRV_REQ_ZERO_WRITE) {
             return blk_pwrite_zeroes(blk, offset, qiov->size,
@@ -259,7 +263,7 @@ static uint8_t *build_qiov(BlockBackend *blk, QEMUIOVector *qiov, int argc,
 static int read_common(BlockBackend *blk, int argc, char **argv, bool vec)
 {
     bool cflag = false, qflag = false, vflag = false, pflag = false;
-    bool sflag = false, lflag = false;
+    bool sflag = false, lflag = false, bflag = false;
     int pattern = 0, c, ret;
     int64_t offset, count, pattern_offset = 0, pattern_count = 0, t0;
     QEMUIOVector qiov;
@@ -269,6 +273,8 @@ static int read_common(BlockBackend *blk, int argc, char **argv, bool vec)
     while ((c = getopt(argc, argv, vec ? "CP:qv" : "bCl:pP:qs:v")) != -1) {
         switch (c) {
         case 'b':
+            bflag = true;
+            break;
         case 'p':
             break;
         case 'C':
@@ -329,7 +335,7 @@ static int read_common(BlockBackend *blk, int argc, char **argv, bool vec)
         goto out;
     }
     t0 = now_ns();
-    ret = do_rw(blk, false, offset, &qiov, 0);
+    ret = do_rw(blk, false, offset, &qiov, 0, bflag);
     t0 = now_ns() - t0;
     if (ret < 0) {
         qio_printf("read failed: %s\n", strerror(-ret));
@@ -374,7 +380,7 @@ static int readv_f(BlockBackend *blk, int argc, char **argv)
 static int write_common(BlockBackend *blk, int argc, char **argv, bool vec)
 {
     bool cflag = false, qflag = false, zflag = false, uflag = false;
-    bool compress = false, nflag = false;
+    bool compress = false, nflag = false, bflag = false;
     BdrvRequestFlags flags = 0;
     int pattern = 0xcd, c, ret;
     int64_t offset, t0;
@@ -385,6 +391,8 @@ static int write_common(BlockBackend *blk, int argc, char **argv, bool vec)
     while ((c = getopt(argc, argv, vec ? "CfqP:" : "bcCfnpP:quz")) != -1) {
         switch (c) {
         case 'b':
+            bflag = true;
+            break;
         case 'p':
             break;
         case 'c':
@@ -454,7 +462,7 @@ static int write_common(BlockBackend *blk, int argc, char **argv, bool vec)
         flags |= BDRV_REQ_WRITE_COMPRESSED;
     }
     t0 = now_ns();
-    ret = do_rw(blk, true, offset, &qiov, flags);
+    ret = do_rw(blk, true, offset, &qiov, flags, bflag);
     t0 = now_ns() - t0;
     if (ret < 0) {
         qio_printf("write failed: %s\n", strerror(-ret));
@@ -519,7 +527,9 @@ static void aio_done(void *opaque, int ret)
                          ctx->qiov.size, ctx->qiov.size, 1, ctx->cflag);
         }
     }
-    fflush(qio_out());
+    if (qemuio_out) {
+        fflush(qemuio_out);
+    }
     qemu_iovec_destroy(&ctx->qiov);
     qemu_vfree(ctx->buf);
     g_free(ctx);
@@ -972,6 +982,9 @@ int qemuio_command(BlockBackend *blk, const char *cmd)
         return -EINVAL;
     }
     ret = ct->func(blk, argc, argv);
-    fflush(qio_out());
+    if (qemuio_out) {
+        /* the monitor reads the stream after each command */
+        fflush(qemuio_out);
+    }
     return ret;
 }

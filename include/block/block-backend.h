@@ -45,6 +45,14 @@ const char *blk_name(const BlockBackend *blk);
 BlockBackend *blk_by_name(const char *name);
 BlockBackend *blk_next(BlockBackend *blk);
 
+/*
+ * Write cache (default on).  Off is cache=writethrough: every write and
+ * write zeroes carries BDRV_REQ_FUA, so a format driver's metadata
+ * reaches the disk (and its errors the caller) before completion.
+ */
+void blk_set_enable_write_cache(BlockBackend *blk, bool wce);
+bool blk_enable_write_cache(BlockBackend *blk);
+
 /* Allow requests while drained (jobs that drive their own I/O) */
 void blk_set_allow_drained_io(BlockBackend *blk, bool allow);
 
@@ -72,6 +80,9 @@ int coroutine_fn blk_co_pwrite_zeroes(BlockBackend *blk, int64_t offset,
 int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
                                  int64_t bytes);
 int coroutine_fn blk_co_flush(BlockBackend *blk);
+/* VM state area (qemu-io read/write -b); writethrough flushes after */
+int coroutine_fn blk_co_rw_vmstate(BlockBackend *blk, QEMUIOVector *qiov,
+                                   int64_t pos, bool is_read);
 int coroutine_fn blk_co_truncate(BlockBackend *blk, int64_t offset,
                                  bool exact, Error **errp);
 int coroutine_fn blk_co_copy_range(BlockBackend *blk_in, int64_t off_in,
@@ -92,6 +103,8 @@ int blk_pwrite_zeroes(BlockBackend *blk, int64_t offset, int64_t bytes,
                       BdrvRequestFlags flags);
 int blk_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes);
 int blk_flush(BlockBackend *blk);
+int blk_rw_vmstate(BlockBackend *blk, QEMUIOVector *qiov, int64_t pos,
+                   bool is_read);
 int blk_truncate(BlockBackend *blk, int64_t offset, bool exact,
                  Error **errp);
 int64_t blk_getlength(BlockBackend *blk);

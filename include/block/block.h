@@ -284,6 +284,9 @@ int coroutine_fn bdrv_co_pwrite_zeroes(BdrvChild *child, int64_t offset,
 int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
                                   int64_t bytes);
 int coroutine_fn bdrv_co_flush(BlockDriverState *bs);
+/* VM state I/O (see BlockDriver.bdrv_co_rw_vmstate) */
+int coroutine_fn bdrv_co_rw_vmstate(BlockDriverState *bs, QEMUIOVector *qiov,
+                                    int64_t pos, bool is_read);
 /*
  * Copy offload: copy bytes from src at src_offset to dst at dst_offset
  * without a bounce buffer when the drivers support it (file-posix:

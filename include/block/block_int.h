@@ -213,6 +213,14 @@ struct BlockDriver {
                                               int64_t bytes,
                                               BdrvRequestFlags read_flags,
                                               BdrvRequestFlags write_flags);
+    /*
+     * VM state (savevm data, qemu-io read/write -b): @qiov at byte @pos of
+     * an area outside the guest-visible disk.  Formats that can store it
+     * (qcow2) implement this; elsewhere the request fails with -ENOTSUP.
+     */
+    int coroutine_fn (*bdrv_co_rw_vmstate)(BlockDriverState *bs,
+                                           QEMUIOVector *qiov, int64_t pos,
+                                           bool is_read);
     /* exact=false: may grow more than asked (prealloc granularity) */
     int coroutine_fn (*bdrv_co_truncate)(BlockDriverState *bs, int64_t offset,
                                          bool exact, Error **errp);
