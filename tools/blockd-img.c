@@ -7,8 +7,8 @@
  * qemu-img 7.2): create, info, check, compare, map, convert, resize.
  * This file holds the entry point, create, info and resize; the other
  * commands live in tools/img-*.c (linked from libblockd.a).  Error
- * messages are single lines prefixed with "blockd-img: " where qemu-img
- * prints "qemu-img: ".
+ * messages are single lines prefixed with the program's base name
+ * ("blockd-img: "; "qemu-img: " for a copy named qemu-img) as QEMU's.
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
@@ -677,7 +677,7 @@ int main(int argc, char **argv)
     size_t i;
     int ret;
 
-    error_set_progname("blockd-img");
+    error_init_progname(argv[0]);
     if (argc < 2) {
         return img_usage_error("Not enough arguments");
     }
@@ -687,7 +687,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
-        printf("blockd-img version " BLOCKD_VERSION "\n");
+        printf("%s version " BLOCKD_VERSION "\n", error_get_progname());
         return 0;
     }
     qemu_init_main_loop();

@@ -14,8 +14,10 @@
 
 void img_help(void)
 {
-    printf("blockd-img version " BLOCKD_VERSION "\n"
-           "usage: blockd-img [standard options] command [command options]\n"
+    const char *name = error_get_progname();
+
+    printf("%s version " BLOCKD_VERSION "\n"
+           "usage: %s [standard options] command [command options]\n"
            "BlockD disk image utility (qemu-img compatible)\n"
            "\n"
            "Command syntax:\n"
@@ -35,7 +37,7 @@ void img_help(void)
            "[--max-length=LEN] [-U] filename\n"
            "  resize [-f fmt] [--shrink] [-q] filename [+ | -]size\n"
            "\n"
-           "Supported formats: raw qcow2\n");
+           "Supported formats: raw qcow2\n", name, name);
 }
 
 int img_usage_error(const char *fmt, ...)
@@ -47,7 +49,8 @@ int img_usage_error(const char *fmt, ...)
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     error_report("%s", msg);
-    fprintf(stderr, "Try 'blockd-img --help' for more information\n");
+    fprintf(stderr, "Try '%s --help' for more information\n",
+            error_get_progname());
     return 1;
 }
 
