@@ -22,6 +22,7 @@ struct BlockBackend {
     bool allow_drained_io;
     CoQueue queued_requests;
     unsigned aio_in_flight;
+    bool enable_write_cache;    /* false: every write is FUA */
 };
 
 static GList *all_blks;
@@ -33,6 +34,7 @@ BlockBackend *blk_new(uint64_t perm, uint64_t shared_perm)
     blk->refcnt = 1;
     blk->perm = perm;
     blk->shared_perm = shared_perm;
+    blk->enable_write_cache = true;
     blk->name = g_strdup("");
     qemu_co_queue_init(&blk->queued_requests);
     all_blks = g_list_append(all_blks, blk);
@@ -290,7 +292,20 @@ int coroutine_fn blk_co_pwritev(BlockBackend *blk, int64_t offset,
     if (ret < 0) {
         return ret;
     }
+    if (!blk->enable_write_cache) {
+        flags |= BDRV_REQ_FUA;
+    }
     return bdrv_co_pwritev(blk->root, offset, bytes, qiov, flags);
+}
+
+void blk_set_enable_write_cache(BlockBackend *blk, bool wce)
+{
+    blk->enable_write_cache = wce;
+}
+
+bool blk_enable_write_cache(BlockBackend *blk)
+{
+    return blk->enable_write_cache;
 }
 
 int coroutine_fn blk_co_pread(BlockBackend *blk, int64_t offset,

@@ -45,6 +45,14 @@ const char *blk_name(const BlockBackend *blk);
 BlockBackend *blk_by_name(const char *name);
 BlockBackend *blk_next(BlockBackend *blk);
 
+/*
+ * Write cache mode (QEMU's cache.writeback): when disabled
+ * (cache=writethrough) every write is made FUA, i.e. stable on completion.
+ * Enabled by default.
+ */
+void blk_set_enable_write_cache(BlockBackend *blk, bool wce);
+bool blk_enable_write_cache(BlockBackend *blk);
+
 /* Allow requests while drained (jobs that drive their own I/O) */
 void blk_set_allow_drained_io(BlockBackend *blk, bool allow);
 
