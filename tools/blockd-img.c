@@ -199,8 +199,13 @@ int img_cmd_create(int argc, char **argv)
     }
     filename = argv[optind++];
     drv = bdrv_find_format(fmt);
-    if (!drv || !drv->bdrv_co_create_opts) {
+    if (!drv) {
         error_report("%s: Unknown file format '%s'", filename, fmt);
+        return 1;
+    }
+    if (!drv->bdrv_co_create_opts) {
+        error_report("%s: Format driver '%s' does not support image "
+                     "creation", filename, fmt);
         return 1;
     }
     opts = keyval_parse(optstr->str, NULL, NULL, &err);
@@ -560,9 +565,13 @@ int img_cmd_resize(int argc, char **argv)
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "shrink", no_argument, NULL, 'S' },
+        { "preallocation", required_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL, *filename, *sizearg;
+    static const char *const prealloc_modes[] = {
+        "off", "metadata", "falloc", "full", NULL,
+    };
+    const char *fmt = NULL, *filename, *sizearg, *prealloc = "off";
     bool shrink = false, quiet = false;
     int64_t cur, size, n;
     BlockBackend *blk;
@@ -592,6 +601,13 @@ int img_cmd_resize(int argc, char **argv)
             break;
         case 'S':
             shrink = true;
+            break;
+        case 'P':
+            if (!g_strv_contains(prealloc_modes, optarg)) {
+                error_report("Invalid preallocation mode '%s'", optarg);
+                return 1;
+            }
+            prealloc = optarg;
             break;
         default:
             return img_bad_option(c, argv);
@@ -629,8 +645,13 @@ int img_cmd_resize(int argc, char **argv)
         return 1;
     }
     size = rel > 0 ? cur + n : rel < 0 ? cur - n : n;
-    if (size < 0) {
+    if (size <= 0) {
         error_report("New image size must be positive");
+        blk_unref(blk);
+        return 1;
+    }
+    if (size <= cur && strcmp(prealloc, "off") != 0) {
+        error_report("Preallocation can only be used for growing images");
         blk_unref(blk);
         return 1;
     }
@@ -645,6 +666,9 @@ int img_cmd_resize(int argc, char **argv)
         return 1;
     }
     ret = blk_truncate(blk, size, false, &err);
+    if (ret == 0) {
+        ret = img_preallocate(blk, cur, size, prealloc, &err);
+    }
     blk_unref(blk);
     if (ret < 0) {
         error_report_err(err);

@@ -254,3 +254,37 @@ void img_run_co(CoroutineEntry *fn, void *opaque)
 {
     qemu_co_run_sync(fn, opaque);
 }
+
+int img_preallocate(BlockBackend *blk, int64_t from, int64_t to,
+                    const char *mode, Error **errp)
+{
+    BlockDriverState *bs = blk_bs(blk);
+    int64_t chunk = 1 << 20, off;
+    g_autofree uint8_t *zeroes = NULL;
+    int ret = 0;
+
+    if (!strcmp(mode, "off")) {
+        return 0;
+    }
+    if (bs->drv != &bdrv_raw ||
+        (strcmp(mode, "falloc") != 0 && strcmp(mode, "full") != 0)) {
+        error_setg(errp, "Unsupported preallocation mode '%s'", mode);
+        return -ENOTSUP;
+    }
+    if (!strcmp(mode, "falloc")) {
+        /* zero writes that may not unmap allocate (fallocate) */
+        for (off = from; off < to && ret >= 0; off += chunk) {
+            ret = blk_pwrite_zeroes(blk, off, MIN(chunk, to - off), 0);
+        }
+    } else {
+        zeroes = g_malloc0(chunk);
+        for (off = from; off < to && ret >= 0; off += chunk) {
+            ret = blk_pwrite(blk, off, MIN(chunk, to - off), zeroes, 0);
+        }
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not preallocate new data");
+        return ret;
+    }
+    return 0;
+}
