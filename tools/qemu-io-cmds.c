@@ -721,6 +721,7 @@ out:
 static int aio_common(BlockBackend *blk, int argc, char **argv, bool write)
 {
     g_autofree AioCtx *ctx = g_new0(AioCtx, 1);
+    AioCtx *req;
     const char *name = write ? "aio_write" : "aio_read";
     BdrvRequestFlags flags = 0;
     bool zflag = false;
@@ -795,12 +796,12 @@ static int aio_common(BlockBackend *blk, int argc, char **argv, bool write)
         flags |= BDRV_REQ_ZERO_WRITE;
     }
     ctx->t0 = qio_now_ns();
+    /* aio_done() frees the context */
+    req = g_steal_pointer(&ctx);
     if (write) {
-        blk_aio_pwritev(blk, ctx->offset, &ctx->qiov, flags, aio_done,
-                        g_steal_pointer(&ctx));
+        blk_aio_pwritev(blk, req->offset, &req->qiov, flags, aio_done, req);
     } else {
-        blk_aio_preadv(blk, ctx->offset, &ctx->qiov, 0, aio_done,
-                       g_steal_pointer(&ctx));
+        blk_aio_preadv(blk, req->offset, &req->qiov, 0, aio_done, req);
     }
     return 0;
 }
