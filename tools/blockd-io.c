@@ -9,8 +9,9 @@
  * permutation, as qemu-io).  Opens FILE (format probed unless -f;
  * --image-opts takes keyval/JSON options instead of a file name; "json:"
  * names work as in QEMU) through a BlockBackend that takes write
- * permission unless -r and, unless -U, shares only reading with other
- * users, so image locks behave like qemu-io's.  -s puts a temporary qcow2
+ * permission unless -r and shares everything, as qemu-io's (the format
+ * drivers restrict sharing themselves: qcow2 never shares write); -U
+ * (force-share) is for read-only opens.  -s puts a temporary qcow2
  * overlay on top (writes are discarded at exit).  Runs each -c command in
  * order (see tools/qemu-io-cmds.c), or reads commands from stdin when no
  * -c is given.  Exit status 1 if opening or any command failed.
@@ -236,8 +237,6 @@ static int openfile(const char *name, const char *fmt, json_t *opts,
             return 1;
         }
         flags |= BDRV_O_FORCE_SHARE;
-    } else {
-        flags |= BDRV_O_NO_SHARE;
     }
     if ((flags & BDRV_O_FORCE_SHARE) && (flags & BDRV_O_RDWR) &&
         !snapshot) {
