@@ -23,6 +23,7 @@ struct BlockBackend {
     CoQueue queued_requests;
     unsigned aio_in_flight;
     bool enable_write_cache;    /* false: every write is FUA */
+    bool allow_write_beyond_eof;
 };
 
 static GList *all_blks;
@@ -35,6 +36,7 @@ BlockBackend *blk_new(uint64_t perm, uint64_t shared_perm)
     blk->perm = perm;
     blk->shared_perm = shared_perm;
     blk->enable_write_cache = true;
+    blk->allow_write_beyond_eof = true;
     blk->name = g_strdup("");
     qemu_co_queue_init(&blk->queued_requests);
     all_blks = g_list_append(all_blks, blk);
@@ -253,10 +255,26 @@ static int coroutine_fn blk_wait_while_drained(BlockBackend *blk)
 static int blk_check_byte_request(BlockBackend *blk, int64_t offset,
                                   int64_t bytes)
 {
+    int64_t len;
+
     if (offset < 0 || bytes < 0) {
         return -EIO;
     }
+    if (!blk->allow_write_beyond_eof && blk->root) {
+        len = bdrv_getlength(blk->root->bs);
+        if (len < 0) {
+            return len;
+        }
+        if (offset > len || len - offset < bytes) {
+            return -EIO;
+        }
+    }
     return 0;
+}
+
+void blk_set_allow_write_beyond_eof(BlockBackend *blk, bool allow)
+{
+    blk->allow_write_beyond_eof = allow;
 }
 
 /* What every byte-range request waits for and checks before it is issued */

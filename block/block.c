@@ -1202,14 +1202,29 @@ BlockDriverState *bdrv_open_file(const char *filename, const char *format,
         return bdrv_open_flags(opts, flags, errp);
     }
     if (file_opts && json_is_object(file_opts)) {
-        if (filename && !json_object_get(file_opts, "filename")) {
-            json_object_set_new(file_opts, "filename", json_string(filename));
-        }
-        if (!json_object_get(file_opts, "driver")) {
-            BlockDriver *p = bdrv_find_protocol(filename ? filename : "");
+        BlockDriver *p = bdrv_find_protocol(filename ? filename : "");
+        const char *pname = json_string_value(json_object_get(file_opts,
+                                                              "driver"));
 
+        if (!pname) {
             json_object_set_new(file_opts, "driver",
                                 json_string(p->format_name));
+        }
+        if (filename && !json_object_get(file_opts, "filename")) {
+            if (p->bdrv_parse_filename &&
+                (!pname || !strcmp(pname, p->format_name))) {
+                /* "blkdebug::img" with file.* options: parse the name */
+                Error *local_err = NULL;
+
+                p->bdrv_parse_filename(filename, file_opts, &local_err);
+                if (local_err) {
+                    error_propagate(errp, local_err);
+                    return NULL;
+                }
+            } else {
+                json_object_set_new(file_opts, "filename",
+                                    json_string(filename));
+            }
         }
         proto = bdrv_open_flags(file_opts, pflags, errp);
     } else if (filename) {

@@ -256,6 +256,7 @@ static int openfile(const char *name, const char *fmt, json_t *opts,
         return 1;
     }
     blk_set_enable_write_cache(qemuio_blk, !writethrough);
+    blk_set_allow_write_beyond_eof(qemuio_blk, false);
     return 0;
 }
 

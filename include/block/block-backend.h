@@ -53,6 +53,14 @@ BlockBackend *blk_next(BlockBackend *blk);
 void blk_set_enable_write_cache(BlockBackend *blk, bool wce);
 bool blk_enable_write_cache(BlockBackend *blk);
 
+/*
+ * Requests past the end of the node fail with -EIO unless allowed (as in
+ * QEMU, where only image creation allows them).  blockd allows them by
+ * default (its image creation code relies on it); the tools turn the
+ * check on.
+ */
+void blk_set_allow_write_beyond_eof(BlockBackend *blk, bool allow);
+
 /* Allow requests while drained (jobs that drive their own I/O) */
 void blk_set_allow_drained_io(BlockBackend *blk, bool allow);
 
