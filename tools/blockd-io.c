@@ -262,8 +262,17 @@ static int openfile(const char *name, const char *fmt, json_t *opts,
 
 /* ---- open, close, quit: the commands that change the open file ---- */
 
+/* Complete the outstanding aio requests (their callbacks print) */
+static void drain_aio(void)
+{
+    while (qemuio_blk && blk_aio_in_flight(qemuio_blk)) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+}
+
 static int close_f(BlockBackend *blk, int argc, char **argv)
 {
+    drain_aio();
     blk_unref(qemuio_blk);
     qemuio_blk = NULL;
     return 0;
@@ -608,11 +617,7 @@ int main(int argc, char **argv)
     }
     ret = command_loop(cmds);
     /* every outstanding request completes before the program exits */
-    if (qemuio_blk) {
-        while (blk_aio_in_flight(qemuio_blk)) {
-            aio_poll(qemu_get_aio_context(), true);
-        }
-    }
+    drain_aio();
     bdrv_drain_all();
     blk_unref(qemuio_blk);
     return ret < 0 ? 1 : 0;
