@@ -1092,17 +1092,100 @@ static BlockDriver *bdrv_probe_format(BlockDriverState *proto, Error **errp)
     return best;
 }
 
+/* Nest dotted keys ("file.filename") as QEMU's crumpled QDicts */
+static bool bdrv_unflatten_opts(json_t *obj, Error **errp)
+{
+    const char *key;
+    json_t *v;
+    void *tmp;
+
+    json_object_foreach_safe(obj, tmp, key, v) {
+        const char *dot = strchr(key, '.');
+        g_autofree char *head = NULL;
+        json_t *sub;
+
+        if (json_is_object(v) && !bdrv_unflatten_opts(v, errp)) {
+            return false;
+        }
+        if (!dot) {
+            continue;
+        }
+        head = g_strndup(key, dot - key);
+        sub = json_object_get(obj, head);
+        if (!sub) {
+            sub = json_object();
+            json_object_set_new(obj, head, sub);
+        } else if (!json_is_object(sub)) {
+            error_setg(errp, "Parameter '%s' used inconsistently", head);
+            return false;
+        }
+        json_object_set(sub, dot + 1, v);
+        json_object_del(obj, key);
+        if (!bdrv_unflatten_opts(sub, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * "json:{...}" file names, as QEMU: the object gives the options (explicit
+ * options win over it).  Returns the merged options (new reference).
+ */
+static json_t *bdrv_parse_json_filename(const char *filename,
+                                        json_t *options, Error **errp)
+{
+    json_error_t jerr;
+    json_t *obj = json_loads(filename + strlen("json:"), 0, &jerr);
+    const char *key;
+    json_t *v;
+
+    if (!obj) {
+        error_setg(errp, "Could not parse the JSON options: %s", jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        error_setg(errp, "Invalid JSON object given");
+        return NULL;
+    }
+    if (!bdrv_unflatten_opts(obj, errp)) {
+        json_decref(obj);
+        return NULL;
+    }
+    if (options) {
+        json_object_foreach(options, key, v) {
+            json_object_set(obj, key, v);
+        }
+    }
+    return obj;
+}
+
 BlockDriverState *bdrv_open_file(const char *filename, const char *format,
                                  json_t *options, int flags, Error **errp)
 {
-    g_autoptr(json_t) opts = options ? json_deep_copy(options)
-                                     : json_object();
-    g_autoptr(json_t) file_opts = bdrv_opt_take(opts, "file");
+    g_autoptr(json_t) opts = NULL;
+    g_autoptr(json_t) file_opts = NULL;
+    g_autoptr(json_t) driver = NULL;   /* keeps format alive */
     BlockDriverState *proto, *bs;
     BlockDriver *drv = NULL;
     int pflags = flags & BDRV_INHERITED_FLAGS;
 
     bdrv_init();
+    if (filename && g_str_has_prefix(filename, "json:")) {
+        opts = bdrv_parse_json_filename(filename, options, errp);
+        if (!opts) {
+            return NULL;
+        }
+        filename = NULL;
+    } else {
+        opts = options ? json_deep_copy(options) : json_object();
+    }
+    if (!format && json_is_string(json_object_get(opts, "driver"))) {
+        format = json_string_value(json_object_get(opts, "driver"));
+        json_incref(driver = json_object_get(opts, "driver"));
+    }
+    file_opts = bdrv_opt_take(opts, "file");
     if (format) {
         drv = bdrv_find_format(format);
         if (!drv) {
@@ -1119,14 +1202,29 @@ BlockDriverState *bdrv_open_file(const char *filename, const char *format,
         return bdrv_open_flags(opts, flags, errp);
     }
     if (file_opts && json_is_object(file_opts)) {
-        if (filename && !json_object_get(file_opts, "filename")) {
-            json_object_set_new(file_opts, "filename", json_string(filename));
-        }
-        if (!json_object_get(file_opts, "driver")) {
-            BlockDriver *p = bdrv_find_protocol(filename ? filename : "");
+        BlockDriver *p = bdrv_find_protocol(filename ? filename : "");
+        const char *pname = json_string_value(json_object_get(file_opts,
+                                                              "driver"));
 
+        if (!pname) {
             json_object_set_new(file_opts, "driver",
                                 json_string(p->format_name));
+        }
+        if (filename && !json_object_get(file_opts, "filename")) {
+            if (p->bdrv_parse_filename &&
+                (!pname || !strcmp(pname, p->format_name))) {
+                /* "blkdebug::img" with file.* options: parse the name */
+                Error *local_err = NULL;
+
+                p->bdrv_parse_filename(filename, file_opts, &local_err);
+                if (local_err) {
+                    error_propagate(errp, local_err);
+                    return NULL;
+                }
+            } else {
+                json_object_set_new(file_opts, "filename",
+                                    json_string(filename));
+            }
         }
         proto = bdrv_open_flags(file_opts, pflags, errp);
     } else if (filename) {

@@ -7,8 +7,8 @@
  * qemu-img 7.2): create, info, check, compare, map, convert, resize.
  * This file holds the entry point, create, info and resize; the other
  * commands live in tools/img-*.c (linked from libblockd.a).  Error
- * messages are single lines prefixed with "blockd-img: " where qemu-img
- * prints "qemu-img: ".
+ * messages are single lines prefixed with the program's base name
+ * ("blockd-img: "; "qemu-img: " for a copy named qemu-img) as QEMU's.
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
@@ -199,8 +199,13 @@ int img_cmd_create(int argc, char **argv)
     }
     filename = argv[optind++];
     drv = bdrv_find_format(fmt);
-    if (!drv || !drv->bdrv_co_create_opts) {
+    if (!drv) {
         error_report("%s: Unknown file format '%s'", filename, fmt);
+        return 1;
+    }
+    if (!drv->bdrv_co_create_opts) {
+        error_report("%s: Format driver '%s' does not support image "
+                     "creation", filename, fmt);
         return 1;
     }
     opts = keyval_parse(optstr->str, NULL, NULL, &err);
@@ -560,9 +565,13 @@ int img_cmd_resize(int argc, char **argv)
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "shrink", no_argument, NULL, 'S' },
+        { "preallocation", required_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL, *filename, *sizearg;
+    static const char *const prealloc_modes[] = {
+        "off", "metadata", "falloc", "full", NULL,
+    };
+    const char *fmt = NULL, *filename, *sizearg, *prealloc = "off";
     bool shrink = false, quiet = false;
     int64_t cur, size, n;
     BlockBackend *blk;
@@ -592,6 +601,13 @@ int img_cmd_resize(int argc, char **argv)
             break;
         case 'S':
             shrink = true;
+            break;
+        case 'P':
+            if (!g_strv_contains(prealloc_modes, optarg)) {
+                error_report("Invalid preallocation mode '%s'", optarg);
+                return 1;
+            }
+            prealloc = optarg;
             break;
         default:
             return img_bad_option(c, argv);
@@ -629,8 +645,13 @@ int img_cmd_resize(int argc, char **argv)
         return 1;
     }
     size = rel > 0 ? cur + n : rel < 0 ? cur - n : n;
-    if (size < 0) {
+    if (size <= 0) {
         error_report("New image size must be positive");
+        blk_unref(blk);
+        return 1;
+    }
+    if (size <= cur && strcmp(prealloc, "off") != 0) {
+        error_report("Preallocation can only be used for growing images");
         blk_unref(blk);
         return 1;
     }
@@ -645,6 +666,9 @@ int img_cmd_resize(int argc, char **argv)
         return 1;
     }
     ret = blk_truncate(blk, size, false, &err);
+    if (ret == 0) {
+        ret = img_preallocate(blk, cur, size, prealloc, &err);
+    }
     blk_unref(blk);
     if (ret < 0) {
         error_report_err(err);
@@ -677,7 +701,7 @@ int main(int argc, char **argv)
     size_t i;
     int ret;
 
-    error_set_progname("blockd-img");
+    error_init_progname(argv[0]);
     if (argc < 2) {
         return img_usage_error("Not enough arguments");
     }
@@ -687,7 +711,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
-        printf("blockd-img version " BLOCKD_VERSION "\n");
+        printf("%s version " BLOCKD_VERSION "\n", error_get_progname());
         return 0;
     }
     qemu_init_main_loop();

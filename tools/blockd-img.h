@@ -65,6 +65,14 @@ int64_t img_allocated_file_size(BlockDriverState *bs);
 /* Parse a size argument as qemu-img (suffixes k/M/G/T/P/E) */
 bool img_parse_size(const char *arg, int64_t *size);
 
+/*
+ * resize --preallocation for a raw image grown from @from to @to bytes:
+ * "falloc" allocates the new area, "full" writes zeroes to it, as QEMU's
+ * file driver does; other formats support only "off".
+ */
+int img_preallocate(BlockBackend *blk, int64_t from, int64_t to,
+                    const char *mode, Error **errp);
+
 /* Run fn(opaque) in a coroutine and drive the main loop until it ends */
 void img_run_co(CoroutineEntry *fn, void *opaque);
 

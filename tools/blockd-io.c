@@ -1,15 +1,22 @@
 /*
  * blockd-io: a qemu-io compatible I/O exerciser.
  *
- *   blockd-io [-f fmt] [-r] [-n] [-U] [-t cache] [-i aio] [-d discard]
- *             [--image-opts] [-c CMD]... [FILE]
+ *   blockd-io [-f fmt] [-r] [-s] [-n] [-U] [-m] [-t cache] [-i aio]
+ *             [-d discard] [--object OBJDEF] [--image-opts] [-c CMD]...
+ *             [FILE]
  *
- * Opens FILE (format probed unless -f; --image-opts takes keyval/JSON
- * options instead of a file name) through a BlockBackend that takes write
- * permission unless -r and, unless -U, shares only reading with other
- * users, so image locks behave like qemu-io's.  Runs each -c command in
+ * Options and the image name may come in any order (GNU getopt
+ * permutation, as qemu-io).  Opens FILE (format probed unless -f;
+ * --image-opts takes keyval/JSON options instead of a file name; "json:"
+ * names work as in QEMU) through a BlockBackend that takes write
+ * permission unless -r and shares everything, as qemu-io's (the format
+ * drivers restrict sharing themselves: qcow2 never shares write); -U
+ * (force-share) is for read-only opens.  -s puts a temporary qcow2
+ * overlay on top (writes are discarded at exit).  Runs each -c command in
  * order (see tools/qemu-io-cmds.c), or reads commands from stdin when no
  * -c is given.  Exit status 1 if opening or any command failed.
+ *
+ * Messages are prefixed with the program's base name, as QEMU's.
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
@@ -19,266 +26,599 @@
 #include <getopt.h>
 
 static BlockBackend *qemuio_blk;
+static bool quit_qemu_io;
+static bool image_opts;
 
 static void usage(const char *name)
 {
     printf("Usage: %s [OPTIONS]... [-c STRING]... [file]\n"
            "BlockD Disk exerciser (qemu-io compatible)\n"
            "\n"
-           "  --image-opts             treat file as option string\n"
-           "  -c, --cmd STRING         execute command with its arguments\n"
-           "                           from the given string\n"
-           "  -f, --format FMT         specifies the block driver to use\n"
-           "  -r, --read-only          export read-only\n"
-           "  -n, --nocache            disable host cache, short for -t none\n"
-           "  -U, --force-share        force shared permissions\n"
-           "  -k, --native-aio         use kernel AIO implementation\n"
-           "  -i, --aio=MODE           use AIO mode (threads, native or "
+           "  --object OBJECTDEF   define an object such as 'secret' for\n"
+           "                       passwords and/or encryption keys\n"
+           "  --image-opts         treat file as option string\n"
+           "  -c, --cmd STRING     execute command with its arguments\n"
+           "                       from the given string\n"
+           "  -f, --format FMT     specifies the block driver to use\n"
+           "  -r, --read-only      export read-only\n"
+           "  -s, --snapshot       use snapshot file\n"
+           "  -n, --nocache        disable host cache, short for -t none\n"
+           "  -C, --copy-on-read   enable copy-on-read\n"
+           "  -m, --misalign       misalign allocations for O_DIRECT\n"
+           "  -k, --native-aio     use kernel AIO implementation\n"
+           "                       (Linux only, prefer use of -i)\n"
+           "  -i, --aio=MODE       use AIO mode (threads, native or "
            "io_uring)\n"
-           "  -t, --cache=MODE         use the given cache mode for the "
+           "  -t, --cache=MODE     use the given cache mode for the image\n"
+           "  -d, --discard=MODE   use the given discard mode for the "
            "image\n"
-           "  -d, --discard=MODE       use the given discard mode for the "
-           "image\n"
-           "  -T, --trace PATTERN      enable trace events\n"
-           "  -h, --help               display this help and exit\n"
-           "  -V, --version            output version information and exit\n"
+           "  -T, --trace [[enable=]<pattern>][,events=<file>][,file=<file>]\n"
+           "                       specify tracing options\n"
+           "  -U, --force-share    force shared permissions\n"
+           "  -h, --help           display this help and exit\n"
+           "  -V, --version        output version information and exit\n"
            "\n"
            "See '%s -c help' for information on available commands.\n",
            name, name);
 }
 
-/* cache=writethrough and directsync: every write is FUA (as QEMU) */
-static bool writethrough;
-
-static int parse_cache_mode(const char *mode, int *flags)
+/* QEMU's cache modes: host page cache (flags) and write cache */
+static int parse_cache_mode(const char *mode, int *flags, bool *writethrough)
 {
     *flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
-    writethrough = false;
-    if (!strcmp(mode, "none") || !strcmp(mode, "off")) {
+    if (!strcmp(mode, "off") || !strcmp(mode, "none")) {
         *flags |= BDRV_O_NOCACHE;
+        *writethrough = false;
     } else if (!strcmp(mode, "directsync")) {
         *flags |= BDRV_O_NOCACHE;
-        writethrough = true;
-    } else if (!strcmp(mode, "writethrough")) {
-        writethrough = true;
+        *writethrough = true;
     } else if (!strcmp(mode, "writeback")) {
-        /* the default */
+        *writethrough = false;
     } else if (!strcmp(mode, "unsafe")) {
         *flags |= BDRV_O_NO_FLUSH;
+        *writethrough = false;
+    } else if (!strcmp(mode, "writethrough")) {
+        *writethrough = true;
     } else {
         return -1;
     }
     return 0;
 }
 
-static int open_image(const char *name, const char *fmt, bool image_opts,
-                      int flags, bool force_share)
+static int parse_aio(const char *mode, int *flags)
+{
+    *flags &= ~(BDRV_O_NATIVE_AIO | BDRV_O_IO_URING);
+    if (!strcmp(mode, "native")) {
+        *flags |= BDRV_O_NATIVE_AIO;
+    } else if (!strcmp(mode, "io_uring")) {
+        *flags |= BDRV_O_IO_URING;
+    } else if (strcmp(mode, "threads") != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_discard(const char *mode, int *flags)
+{
+    if (!strcmp(mode, "off") || !strcmp(mode, "ignore")) {
+        *flags &= ~BDRV_O_UNMAP;
+    } else if (!strcmp(mode, "on") || !strcmp(mode, "unmap")) {
+        *flags |= BDRV_O_UNMAP;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * --object: blockd has no object model; the only objects qemu-io users
+ * pass are secrets (for encrypted images, which blockd does not open).
+ * Check the definition as QEMU would and otherwise ignore it.
+ */
+static bool parse_object(const char *def, Error **errp)
+{
+    static const char *const known[] = { "secret", "secret_keyring", NULL };
+    g_autoptr(json_t) obj = keyval_parse(def, "qom-type", NULL, errp);
+    const char *type;
+
+    if (!obj) {
+        return false;
+    }
+    type = json_string_value(json_object_get(obj, "qom-type"));
+    if (!type) {
+        error_setg(errp, "Parameter 'qom-type' is missing");
+        return false;
+    }
+    if (!g_strv_contains(known, type)) {
+        error_setg(errp, "Parameter 'qom-type' does not accept value '%s'",
+                   type);
+        return false;
+    }
+    if (!json_object_get(obj, "id")) {
+        error_setg(errp, "Parameter 'id' is missing");
+        return false;
+    }
+    return true;
+}
+
+/*
+ * -s: put a temporary qcow2 overlay over bs (which becomes its backing
+ * node) so that writes never reach the image.  The overlay file is
+ * unlinked as soon as it is open.  Returns the overlay (new reference).
+ */
+static BlockDriverState *append_temp_snapshot(BlockDriverState *bs,
+                                              int flags, Error **errp)
+{
+    g_autoptr(json_t) copts = json_object();
+    g_autoptr(json_t) opts = json_object();
+    g_autoptr(GError) gerr = NULL;
+    g_autofree char *tmp = NULL;
+    BlockDriverState *top;
+    int64_t size = bdrv_getlength(bs);
+    int fd;
+
+    if (size < 0) {
+        error_setg_errno(errp, -size, "Could not get image size");
+        return NULL;
+    }
+    fd = g_file_open_tmp("vl.XXXXXX", &tmp, &gerr);
+    if (fd < 0) {
+        error_setg(errp, "Could not get temporary filename: %s",
+                   gerr->message);
+        return NULL;
+    }
+    close(fd);
+    json_object_set_new(copts, BLOCK_OPT_SIZE,
+                        json_sprintf("%" PRId64, size));
+    if (bdrv_create(&bdrv_qcow2, tmp, copts, errp) < 0) {
+        unlink(tmp);
+        return NULL;
+    }
+    json_object_set_new(opts, "driver", json_string("qcow2"));
+    json_object_set_new(opts, "file", json_pack("{s:s, s:s}", "driver",
+                                                "file", "filename", tmp));
+    json_object_set_new(opts, "backing", json_string(bs->node_name));
+    top = bdrv_open_flags(opts, flags | BDRV_O_RDWR, errp);
+    unlink(tmp);
+    return top;
+}
+
+static BlockBackend *open_snapshot(const char *name, const char *fmt,
+                                   json_t *opts, int flags, Error **errp)
+{
+    uint64_t perm = BLK_PERM_CONSISTENT_READ;
+    BlockDriverState *bs, *top;
+    BlockBackend *blk;
+
+    if (flags & BDRV_O_RDWR) {
+        perm |= BLK_PERM_WRITE;
+    }
+    /* the image itself is only read */
+    flags &= ~BDRV_O_RDWR;
+    if (name || fmt) {
+        bs = bdrv_open_file(name, fmt, opts, flags, errp);
+    } else {
+        bs = bdrv_open_flags(opts, flags, errp);
+    }
+    if (!bs) {
+        return NULL;
+    }
+    top = append_temp_snapshot(bs, flags, errp);
+    bdrv_unref(bs);
+    if (!top) {
+        return NULL;
+    }
+    blk = blk_new(perm, BLK_PERM_ALL);
+    if (!blk_insert_bs(blk, top, errp)) {
+        blk_unref(blk);
+        bdrv_unref(top);
+        return NULL;
+    }
+    bdrv_unref(top);
+    return blk;
+}
+
+static int openfile(const char *name, const char *fmt, json_t *opts,
+                    int flags, bool snapshot, bool writethrough,
+                    bool force_share)
 {
     Error *err = NULL;
-    g_autoptr(json_t) opts = NULL;
 
     if (qemuio_blk) {
         error_report("file open already, try 'help close'");
         return 1;
     }
     if (force_share) {
+        json_t *fs = opts ? json_object_get(opts, "force-share") : NULL;
+
+        if (fs && !json_is_true(fs) &&
+            g_strcmp0(json_string_value(fs), "on")) {
+            error_report("-U conflicts with image options");
+            return 1;
+        }
         flags |= BDRV_O_FORCE_SHARE;
-        flags &= ~BDRV_O_NO_SHARE;
-        if (flags & BDRV_O_RDWR) {
-            error_report("can't open device %s: force-share=on can only be "
-                         "used with read-only images", name);
-            return 1;
-        }
     }
-    if (image_opts) {
-        if (fmt) {
-            error_report("--image-opts and --format are mutually exclusive");
-            return 1;
-        }
-        opts = keyval_or_json_parse(name, NULL, &err);
-        if (!opts) {
-            error_report_err(err);
-            return 1;
-        }
-        qemuio_blk = blk_new_open(NULL, NULL, opts, flags, &err);
+    if ((flags & BDRV_O_FORCE_SHARE) && (flags & BDRV_O_RDWR) &&
+        !snapshot) {
+        error_setg(&err, "force-share=on can only be used with read-only "
+                   "images");
+    } else if (snapshot) {
+        qemuio_blk = open_snapshot(name, fmt, opts, flags, &err);
+    } else if (name || fmt) {
+        qemuio_blk = blk_new_open(name, fmt, opts, flags, &err);
     } else {
-        qemuio_blk = blk_new_open(name, fmt, NULL, flags, &err);
+        qemuio_blk = blk_new_open(NULL, NULL, opts, flags, &err);
     }
     if (!qemuio_blk) {
-        error_prepend(&err, "can't open device %s: ", name);
+        error_prepend(&err, "can't open%s%s: ", name ? " device " : "",
+                      name ? name : "");
         error_report_err(err);
         return 1;
     }
     blk_set_enable_write_cache(qemuio_blk, !writethrough);
+    blk_set_allow_write_beyond_eof(qemuio_blk, false);
     return 0;
+}
+
+/* ---- open, close, quit: the commands that change the open file ---- */
+
+/* Complete the outstanding aio requests (their callbacks print) */
+static void drain_aio(void)
+{
+    while (qemuio_blk && blk_aio_in_flight(qemuio_blk)) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+}
+
+static int close_f(BlockBackend *blk, int argc, char **argv)
+{
+    drain_aio();
+    blk_unref(qemuio_blk);
+    qemuio_blk = NULL;
+    return 0;
+}
+
+static void open_help(void)
+{
+    printf("\n"
+           " opens a new file in the requested mode\n"
+           "\n"
+           " Example:\n"
+           " 'open -n -o driver=raw /tmp/data' - opens raw data file "
+           "read-write, uncached\n"
+           "\n"
+           " Opens a file for subsequent use by all of the other qemu-io "
+           "commands.\n"
+           " -r, -- open file read-only\n"
+           " -s, -- use snapshot file\n"
+           " -C, -- use copy-on-read\n"
+           " -n, -- disable host cache, short for -t none\n"
+           " -U, -- force shared permissions\n"
+           " -k, -- use kernel AIO implementation (Linux only, prefer use "
+           "of -i)\n"
+           " -i, -- use AIO mode (threads, native or io_uring)\n"
+           " -t, -- use the given cache mode for the image\n"
+           " -d, -- use the given discard mode for the image\n"
+           " -o, -- options to be given to the block driver\n");
+}
+
+static int open_f(BlockBackend *blk, int argc, char **argv);
+
+static const QemuIoCmd open_cmd = {
+    "open", "o", open_f, 1, -1, QEMUIO_CMD_NOFILE_OK, 0,
+    "[-rsCnkU] [-t cache] [-d discard] [-o options] [path]",
+    "open the file specified by path", open_help,
+};
+
+/* Merge one "-o" (or --image-opts) keyval string into *opts */
+static bool add_opts(json_t **opts, const char *str)
+{
+    Error *err = NULL;
+    g_autoptr(json_t) o = keyval_parse(str, NULL, NULL, &err);
+
+    if (!o) {
+        error_report_err(err);
+        return false;
+    }
+    if (!*opts) {
+        *opts = json_object();
+    }
+    if (!keyval_merge(*opts, o, &err)) {
+        error_report_err(err);
+        return false;
+    }
+    return true;
+}
+
+static bool copy_on_read_unsupported(void)
+{
+    error_report("copy-on-read is not supported by blockd");
+    return false;
+}
+
+static int open_f(BlockBackend *blk, int argc, char **argv)
+{
+    g_autoptr(json_t) opts = NULL;
+    int flags = BDRV_O_UNMAP;
+    bool readonly = false, writethrough = true, force_share = false;
+    bool snapshot = false;
+    int c;
+
+    while ((c = getopt(argc, argv, "snCro:ki:t:d:U")) != -1) {
+        switch (c) {
+        case 's':
+            snapshot = true;
+            break;
+        case 'n':
+            flags |= BDRV_O_NOCACHE;
+            writethrough = false;
+            break;
+        case 'C':
+            copy_on_read_unsupported();
+            return -ENOTSUP;
+        case 'r':
+            readonly = true;
+            break;
+        case 'k':
+            flags |= BDRV_O_NATIVE_AIO;
+            break;
+        case 't':
+            if (parse_cache_mode(optarg, &flags, &writethrough) < 0) {
+                error_report("Invalid cache option: %s", optarg);
+                return -EINVAL;
+            }
+            break;
+        case 'd':
+            if (parse_discard(optarg, &flags) < 0) {
+                error_report("Invalid discard option: %s", optarg);
+                return -EINVAL;
+            }
+            break;
+        case 'i':
+            if (parse_aio(optarg, &flags) < 0) {
+                error_report("Invalid aio option: %s", optarg);
+                return -EINVAL;
+            }
+            break;
+        case 'o':
+            if (image_opts) {
+                printf("--image-opts and 'open -o' are mutually exclusive\n");
+                return -EINVAL;
+            }
+            if (!add_opts(&opts, optarg)) {
+                return -EINVAL;
+            }
+            break;
+        case 'U':
+            force_share = true;
+            break;
+        default:
+            qemuio_command_usage(&open_cmd);
+            return -EINVAL;
+        }
+    }
+    if (!readonly) {
+        flags |= BDRV_O_RDWR;
+    }
+    if (image_opts && optind == argc - 1) {
+        if (!add_opts(&opts, argv[optind])) {
+            return -EINVAL;
+        }
+        optind++;
+    }
+    if (optind == argc - 1) {
+        return openfile(argv[optind], NULL, opts, flags, snapshot,
+                        writethrough, force_share) ? -EINVAL : 0;
+    } else if (optind == argc) {
+        return openfile(NULL, NULL, opts, flags, snapshot, writethrough,
+                        force_share) ? -EINVAL : 0;
+    }
+    qemuio_command_usage(&open_cmd);
+    return -EINVAL;
+}
+
+static int quit_f(BlockBackend *blk, int argc, char **argv)
+{
+    quit_qemu_io = true;
+    return 0;
+}
+
+static const QemuIoCmd close_cmd = {
+    "close", "c", close_f, 0, 0, 0, 0, NULL, "close the current open file",
+};
+
+static const QemuIoCmd quit_cmd = {
+    "quit", "q", quit_f, -1, -1, QEMUIO_CMD_GLOBAL, 0, NULL,
+    "exit the program",
+};
+
+/* ---- main ---- */
+
+static int command_loop(GPtrArray *cmds)
+{
+    int last_error = 0;
+    guint i;
+
+    for (i = 0; !quit_qemu_io && i < cmds->len; i++) {
+        int ret = qemuio_command(qemuio_blk, g_ptr_array_index(cmds, i));
+
+        if (ret < 0) {
+            last_error = ret;
+        }
+    }
+    if (cmds->len) {
+        return last_error;
+    }
+    while (!quit_qemu_io) {
+        char line[4096];
+        int ret;
+
+        /* the prompt, as qemu-io prints it (iotests filter it) */
+        printf("%s> ", error_get_progname());
+        fflush(stdout);
+        if (!fgets(line, sizeof(line), stdin)) {
+            break;
+        }
+        g_strchomp(line);
+        ret = qemuio_command(qemuio_blk, line);
+        if (ret < 0) {
+            last_error = ret;
+        }
+    }
+    return last_error;
 }
 
 int main(int argc, char **argv)
 {
+    enum { OPTION_OBJECT = 256, OPTION_IMAGE_OPTS };
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { "cmd", required_argument, NULL, 'c' },
         { "format", required_argument, NULL, 'f' },
         { "read-only", no_argument, NULL, 'r' },
+        { "snapshot", no_argument, NULL, 's' },
         { "nocache", no_argument, NULL, 'n' },
+        { "copy-on-read", no_argument, NULL, 'C' },
+        { "misalign", no_argument, NULL, 'm' },
         { "native-aio", no_argument, NULL, 'k' },
         { "aio", required_argument, NULL, 'i' },
         { "discard", required_argument, NULL, 'd' },
         { "cache", required_argument, NULL, 't' },
         { "trace", required_argument, NULL, 'T' },
+        { "object", required_argument, NULL, OPTION_OBJECT },
+        { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
         { "force-share", no_argument, NULL, 'U' },
-        { "image-opts", no_argument, NULL, 'O' },
         { NULL, 0, NULL, 0 },
     };
     g_autoptr(GPtrArray) cmds = g_ptr_array_new();
-    const char *fmt = NULL;
-    bool readonly = false, image_opts = false, force_share = false;
+    const char *fmt = NULL, *prog;
+    bool readonly = false, force_share = false, writethrough = true;
+    bool snapshot = false;
     int flags = BDRV_O_UNMAP;
+    Error *err = NULL;
     int c, ret = 0;
-    guint i;
 
-    error_set_progname("blockd-io");
-    while ((c = getopt_long(argc, argv, "+hVc:f:rnki:d:t:T:U", long_options,
-                            NULL)) != -1) {
+    signal(SIGPIPE, SIG_IGN);
+    error_init_progname(argv[0]);
+    prog = error_get_progname();
+    /*
+     * stdout keeps stdio's default buffering, as qemu-io: piped output is
+     * flushed at each prompt and at exit, so error messages (stderr) come
+     * first where scripts capture both.
+     */
+    while ((c = getopt_long(argc, argv, "hVc:d:f:rsnCmki:t:T:U",
+                            long_options, NULL)) != -1) {
         switch (c) {
-        case 'h':
-            usage(argv[0]);
-            return 0;
-        case 'V':
-            printf("%s version " BLOCKD_VERSION "\n", argv[0]);
-            return 0;
-        case 'c':
-            g_ptr_array_add(cmds, optarg);
+        case 's':
+            snapshot = true;
+            break;
+        case 'n':
+            flags |= BDRV_O_NOCACHE;
+            writethrough = false;
+            break;
+        case 'C':
+            copy_on_read_unsupported();
+            return 1;
+        case 'd':
+            if (parse_discard(optarg, &flags) < 0) {
+                error_report("Invalid discard option: %s", optarg);
+                return 1;
+            }
             break;
         case 'f':
             fmt = optarg;
             break;
+        case 'c':
+            g_ptr_array_add(cmds, optarg);
+            break;
         case 'r':
             readonly = true;
             break;
-        case 'n':
-            flags |= BDRV_O_NOCACHE;
+        case 'm':
+            qemuio_set_misalign(true);
             break;
         case 'k':
             flags |= BDRV_O_NATIVE_AIO;
             break;
         case 'i':
-            flags &= ~(BDRV_O_NATIVE_AIO | BDRV_O_IO_URING);
-            if (!strcmp(optarg, "native")) {
-                flags |= BDRV_O_NATIVE_AIO;
-            } else if (!strcmp(optarg, "io_uring")) {
-                flags |= BDRV_O_IO_URING;
-            } else if (strcmp(optarg, "threads") != 0) {
+            if (parse_aio(optarg, &flags) < 0) {
                 error_report("Invalid aio option: %s", optarg);
                 return 1;
             }
             break;
-        case 'd':
-            if (!strcmp(optarg, "unmap") || !strcmp(optarg, "on")) {
-                flags |= BDRV_O_UNMAP;
-            } else if (!strcmp(optarg, "ignore") || !strcmp(optarg, "off")) {
-                flags &= ~BDRV_O_UNMAP;
-            } else {
-                error_report("Invalid discard option: %s", optarg);
-                return 1;
-            }
-            break;
         case 't':
-            if (parse_cache_mode(optarg, &flags) < 0) {
+            if (parse_cache_mode(optarg, &flags, &writethrough) < 0) {
                 error_report("Invalid cache option: %s", optarg);
                 return 1;
             }
             break;
-        case 'T': {
-            Error *err = NULL;
-
+        case 'T':
             if (!trace_opt_parse(optarg, &err)) {
                 error_report_err(err);
                 return 1;
             }
             break;
-        }
+        case 'V':
+            printf("%s version " BLOCKD_VERSION "\n", prog);
+            return 0;
+        case 'h':
+            usage(prog);
+            return 0;
         case 'U':
             force_share = true;
             break;
-        case 'O':
+        case OPTION_OBJECT:
+            if (!parse_object(optarg, &err)) {
+                error_report_err(err);
+                return 1;
+            }
+            break;
+        case OPTION_IMAGE_OPTS:
             image_opts = true;
             break;
         default:
-            usage(argv[0]);
+            usage(prog);
             return 1;
         }
     }
-    if (optind < argc - 1) {
-        error_report("extra arguments after image name");
+    if (argc - optind > 1) {
+        usage(prog);
         return 1;
     }
-    if (!readonly) {
-        flags |= BDRV_O_RDWR;
-    }
-    /*
-     * Commands from -c write to a pipe or file fully buffered, as qemu-io
-     * does: messages on stderr (an image found corrupt, a cache that
-     * failed to flush on close) then come before the command output, in
-     * the order QEMU's test output records.  A terminal, and commands
-     * read from stdin, get line buffering.
-     */
-    if (cmds->len == 0 || isatty(STDOUT_FILENO)) {
-        setvbuf(stdout, NULL, _IOLBF, 0);
+    if (fmt && image_opts) {
+        error_report("--image-opts and -f are mutually exclusive");
+        return 1;
     }
     qemu_init_main_loop();
     bdrv_init();
+    qemuio_add_command(&quit_cmd);
+    qemuio_add_command(&open_cmd);
+    qemuio_add_command(&close_cmd);
+    if (!readonly) {
+        flags |= BDRV_O_RDWR;
+    }
+    if (argc - optind == 1) {
+        g_autoptr(json_t) opts = NULL;
+        const char *name = argv[optind];
 
-    if (optind == argc - 1) {
-        if (open_image(argv[optind], fmt, image_opts, flags, force_share)) {
+        if (image_opts) {
+            opts = keyval_or_json_parse(argv[optind], NULL, &err);
+            if (!opts) {
+                error_report_err(err);
+                return 1;
+            }
+            name = NULL;
+        }
+        if (openfile(name, fmt, opts, flags, snapshot, writethrough,
+                     force_share)) {
             return 1;
         }
     }
-    if (cmds->len == 0) {
-        /* interactive / piped: one command per line */
-        char line[4096];
-
-        while (fgets(line, sizeof(line), stdin)) {
-            g_strchomp(line);
-            if (!strcmp(line, "quit") || !strcmp(line, "q")) {
-                break;
-            }
-            if (qemuio_command(qemuio_blk, line) < 0) {
-                ret = 1;
-            }
-        }
-    }
-    for (i = 0; i < cmds->len; i++) {
-        const char *cmd = g_ptr_array_index(cmds, i);
-
-        if (!strcmp(cmd, "quit") || !strcmp(cmd, "q")) {
-            break;
-        }
-        if (!strcmp(cmd, "close")) {
-            blk_unref(qemuio_blk);
-            qemuio_blk = NULL;
-            continue;
-        }
-        if (g_str_has_prefix(cmd, "open ")) {
-            g_auto(GStrv) av = g_strsplit(cmd + 5, " ", -1);
-            const char *name = av[0] ? av[g_strv_length(av) - 1] : "";
-
-            if (open_image(name, fmt, image_opts, flags, force_share)) {
-                ret = 1;
-            }
-            continue;
-        }
-        if (qemuio_command(qemuio_blk, cmd) < 0) {
-            ret = 1;
-        }
-    }
-    if (qemuio_blk) {
-        while (blk_aio_in_flight(qemuio_blk)) {
-            aio_poll(qemu_get_aio_context(), true);
-        }
-        blk_unref(qemuio_blk);
-    }
+    ret = command_loop(cmds);
+    /* every outstanding request completes before the program exits */
+    drain_aio();
     bdrv_drain_all();
-    return ret;
+    blk_unref(qemuio_blk);
+    return ret < 0 ? 1 : 0;
 }

@@ -14,8 +14,10 @@
 
 void img_help(void)
 {
-    printf("blockd-img version " BLOCKD_VERSION "\n"
-           "usage: blockd-img [standard options] command [command options]\n"
+    const char *name = error_get_progname();
+
+    printf("%s version " BLOCKD_VERSION "\n"
+           "usage: %s [standard options] command [command options]\n"
            "BlockD disk image utility (qemu-img compatible)\n"
            "\n"
            "Command syntax:\n"
@@ -35,7 +37,7 @@ void img_help(void)
            "[--max-length=LEN] [-U] filename\n"
            "  resize [-f fmt] [--shrink] [-q] filename [+ | -]size\n"
            "\n"
-           "Supported formats: raw qcow2\n");
+           "Supported formats: raw qcow2\n", name, name);
 }
 
 int img_usage_error(const char *fmt, ...)
@@ -47,7 +49,8 @@ int img_usage_error(const char *fmt, ...)
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     error_report("%s", msg);
-    fprintf(stderr, "Try 'blockd-img --help' for more information\n");
+    fprintf(stderr, "Try '%s --help' for more information\n",
+            error_get_progname());
     return 1;
 }
 
@@ -250,4 +253,38 @@ bool img_parse_size(const char *arg, int64_t *size)
 void img_run_co(CoroutineEntry *fn, void *opaque)
 {
     qemu_co_run_sync(fn, opaque);
+}
+
+int img_preallocate(BlockBackend *blk, int64_t from, int64_t to,
+                    const char *mode, Error **errp)
+{
+    BlockDriverState *bs = blk_bs(blk);
+    int64_t chunk = 1 << 20, off;
+    g_autofree uint8_t *zeroes = NULL;
+    int ret = 0;
+
+    if (!strcmp(mode, "off")) {
+        return 0;
+    }
+    if (bs->drv != &bdrv_raw ||
+        (strcmp(mode, "falloc") != 0 && strcmp(mode, "full") != 0)) {
+        error_setg(errp, "Unsupported preallocation mode '%s'", mode);
+        return -ENOTSUP;
+    }
+    if (!strcmp(mode, "falloc")) {
+        /* zero writes that may not unmap allocate (fallocate) */
+        for (off = from; off < to && ret >= 0; off += chunk) {
+            ret = blk_pwrite_zeroes(blk, off, MIN(chunk, to - off), 0);
+        }
+    } else {
+        zeroes = g_malloc0(chunk);
+        for (off = from; off < to && ret >= 0; off += chunk) {
+            ret = blk_pwrite(blk, off, MIN(chunk, to - off), zeroes, 0);
+        }
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not preallocate new data");
+        return ret;
+    }
+    return 0;
 }

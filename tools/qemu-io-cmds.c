@@ -1,18 +1,18 @@
 /*
- * qemu-io compatible commands: read, readv, write, writev, aio_read,
- * aio_write, aio_flush, discard, flush, truncate, map, length, info, sleep,
- * break, remove_break, resume, wait_break, help.
+ * qemu-io compatible commands, part 1: the command table and dispatcher,
+ * output and number formatting, and the data commands read, readv, write,
+ * writev, aio_read, aio_write and aio_flush.  The other commands are in
+ * tools/qemu-io-misc.c; blockd-io adds open, close and quit.
  *
  * Output lines and number formats follow qemu-io exactly ("wrote
- * 65536/65536 bytes at offset 0", "64 KiB, 1 ops; 00.00 sec (...)"), so
- * iotests filters and golden files written for qemu-io apply unchanged.
- * Options are parsed per command with getopt, like qemu-io.
+ * 65536/65536 bytes at offset 0", "63.453 KiB, 1 ops; 00.00 sec (...)"),
+ * so iotests filters and golden files written for qemu-io apply
+ * unchanged.  Options are parsed per command with getopt, like qemu-io.
  */
 #include "qemu/osdep.h"
-#include "block/block_int.h"
-#include "block/qemu-io.h"
 #include "qemu/cutils.h"
 #include "qemu/memalign.h"
+#include "tools/qemu-io-int.h"
 #include <getopt.h>
 
 /*
@@ -20,18 +20,21 @@
  * human-monitor-command set with qemuio_set_output() to capture it.
  */
 static FILE *qemuio_out;
+static bool qemuio_misalign;
 
-static FILE *qio_out(void)
+#define MISALIGN_OFFSET 16
+
+FILE *qio_out(void)
 {
     return qemuio_out ? qemuio_out : stdout;
 }
 
-static FILE *qio_err(void)
+FILE *qio_err(void)
 {
     return qemuio_out ? qemuio_out : stderr;
 }
 
-static void G_GNUC_PRINTF(1, 2) qio_printf(const char *fmt, ...)
+void qio_printf(const char *fmt, ...)
 {
     va_list ap;
 
@@ -48,9 +51,14 @@ FILE *qemuio_set_output(FILE *out)
     return old;
 }
 
+void qemuio_set_misalign(bool misalign)
+{
+    qemuio_misalign = misalign;
+}
+
 /* ---- number and time formatting (qemu-io's cvtstr/timestr) ---- */
 
-static void cvtstr(double value, char *str, size_t size)
+void qemuio_cvtstr(double value, char *str, size_t size)
 {
     static const char *const suffixes[] = {
         " EiB", " PiB", " TiB", " GiB", " MiB", " KiB",
@@ -59,16 +67,17 @@ static void cvtstr(double value, char *str, size_t size)
     char *trim;
     int i;
 
+    /* units of KiB and above with three decimals, bytes with six */
+    snprintf(str, size - 6, "%f", value);
     for (i = 0; i < 6; i++) {
         double unit = (double)(1ULL << (10 * (6 - i)));
 
         if (value >= unit) {
-            value /= unit;
+            snprintf(str, size - 4, "%.3f", value / unit);
             suffix = suffixes[i];
             break;
         }
     }
-    snprintf(str, size - 6, "%f", value);
     trim = strstr(str, ".000");
     if (trim) {
         *trim = '\0';
@@ -78,14 +87,14 @@ static void cvtstr(double value, char *str, size_t size)
 
 static void timestr(int64_t ns, char *ts, size_t size, bool fixed)
 {
-    double secs = ns / 1e9;
     unsigned whole = ns / NANOSECONDS_PER_SECOND;
+    double frac = (ns % NANOSECONDS_PER_SECOND) / 1e9;
 
     if (fixed || whole) {
-        snprintf(ts, size, "%u:%02u:%05.2f", whole / 3600, (whole / 60) % 60,
-                 secs - (whole / 60) * 60.0);
+        snprintf(ts, size, "%u:%02u:%05.2f", whole / 3600,
+                 (whole % 3600) / 60, (whole % 60) + frac);
     } else {
-        snprintf(ts, size, "%05.2f sec", secs);
+        snprintf(ts, size, "%05.2f sec", frac);
     }
 }
 
@@ -94,23 +103,29 @@ static double tdiv(double value, int64_t ns)
     return value / (ns / 1e9);
 }
 
-static void print_report(const char *op, int64_t ns, int64_t offset,
-                         int64_t count, int64_t total, int cnt, bool cflag)
+void qio_print_report(const char *op, int64_t ns, int64_t offset,
+                      int64_t count, int64_t total, int cnt, bool cflag)
 {
     char s1[64], s2[64], ts[64];
 
     timestr(ns, ts, sizeof(ts), cflag);
     if (!cflag) {
-        cvtstr((double)total, s1, sizeof(s1));
-        cvtstr(tdiv((double)total, ns), s2, sizeof(s2));
-        qio_printf("%s %" PRId64 "/%" PRId64 " bytes at offset %" PRId64 "\n",
-               op, total, count, offset);
-        qio_printf("%s, %d ops; %s (%s/sec and %.4f ops/sec)\n", s1, cnt, ts, s2,
-               tdiv((double)cnt, ns));
+        qemuio_cvtstr((double)total, s1, sizeof(s1));
+        qemuio_cvtstr(tdiv((double)total, ns), s2, sizeof(s2));
+        qio_printf("%s %" PRId64 "/%" PRId64 " bytes at offset %" PRId64
+                   "\n", op, total, count, offset);
+        qio_printf("%s, %d ops; %s (%s/sec and %.4f ops/sec)\n", s1, cnt,
+                   ts, s2, tdiv((double)cnt, ns));
     } else {
+        /* bytes,ops,time,bytes/sec,ops/sec */
         qio_printf("%" PRId64 ",%d,%s,%.3f,%.3f\n", total, cnt, ts,
-               tdiv((double)total, ns), tdiv((double)cnt, ns));
+                   tdiv((double)total, ns), tdiv((double)cnt, ns));
     }
+}
+
+int64_t qio_now_ns(void)
+{
+    return qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
 }
 
 static void dump_buffer(const uint8_t *buf, int64_t offset, int64_t len)
@@ -126,13 +141,13 @@ static void dump_buffer(const uint8_t *buf, int64_t offset, int64_t len)
         for (j = 0; j < 16 && i + j < len; j++) {
             uint8_t c = buf[i + j];
 
-            qio_printf("%c", c >= ' ' && c <= '~' ? c : '.');
+            qio_printf("%c", g_ascii_isalnum(c) ? c : '.');
         }
         qio_printf("\n");
     }
 }
 
-static int64_t cvtnum(const char *s)
+int64_t qio_cvtnum(const char *s)
 {
     uint64_t v;
     int ret = qemu_strtosz(s, NULL, &v);
@@ -146,12 +161,12 @@ static int64_t cvtnum(const char *s)
     return v;
 }
 
-static void print_cvtnum_err(int64_t rc, const char *arg)
+void qio_print_cvtnum_err(int64_t rc, const char *arg)
 {
     switch (rc) {
     case -EINVAL:
         qio_printf("Parsing error: non-numeric argument, or extraneous/"
-               "unrecognized suffix -- %s\n", arg);
+                   "unrecognized suffix -- %s\n", arg);
         break;
     case -ERANGE:
         qio_printf("Parsing error: argument too large -- %s\n", arg);
@@ -159,6 +174,16 @@ static void print_cvtnum_err(int64_t rc, const char *arg)
     default:
         qio_printf("Parsing error: %s\n", arg);
     }
+}
+
+bool qio_get_num(const char *arg, int64_t *v)
+{
+    *v = qio_cvtnum(arg);
+    if (*v < 0) {
+        qio_print_cvtnum_err(*v, arg);
+        return false;
+    }
+    return true;
 }
 
 static int parse_pattern(const char *arg)
@@ -173,118 +198,161 @@ static int parse_pattern(const char *arg)
     return p;
 }
 
-static int64_t now_ns(void)
+static uint8_t *qio_alloc(BlockBackend *blk, size_t len, int pattern)
 {
-    return qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    size_t extra = qemuio_misalign ? MISALIGN_OFFSET : 0;
+    uint8_t *buf = qemu_blockalign(blk_bs(blk), MAX(len + extra, 1));
+
+    memset(buf, pattern, len + extra);
+    return buf + extra;
+}
+
+static void qio_free(uint8_t *buf)
+{
+    if (buf) {
+        qemu_vfree(buf - (qemuio_misalign ? MISALIGN_OFFSET : 0));
+    }
 }
 
 /* ---- command table ---- */
 
-typedef int CmdFunc(BlockBackend *blk, int argc, char **argv);
+static const QemuIoCmd *find_cmd(const char *name);
 
-typedef struct IoCmd {
-    const char *name;
-    const char *altname;
-    CmdFunc *func;
-    int argmin, argmax;     /* argmax -1: unlimited */
-    bool needs_blk;
-    const char *args;
-    const char *oneline;
-} IoCmd;
-
-static const IoCmd *find_cmd(const char *name);
-
-static int command_usage(const IoCmd *ct)
+void qemuio_command_usage(const QemuIoCmd *ct)
 {
-    qio_printf("%s %s -- %s\n", ct->name, ct->args, ct->oneline);
+    qio_printf("%s %s -- %s\n", ct->name, ct->args ? ct->args : "",
+               ct->oneline);
+}
+
+static int usage_of(const char *name)
+{
+    qemuio_command_usage(find_cmd(name));
     return -EINVAL;
 }
 
-/* Parse "offset len" style arguments, printing qemu-io's errors */
-static bool get_num(const char *arg, int64_t *v)
+/* ---- read / write ---- */
+
+/* A buffer of len bytes filled from file_name, repeated (write -s) */
+static uint8_t *alloc_from_file(BlockBackend *blk, size_t len,
+                                const char *file_name)
 {
-    *v = cvtnum(arg);
-    if (*v < 0) {
-        print_cvtnum_err(*v, arg);
+    FILE *f = fopen(file_name, "r");
+    uint8_t *buf;
+    size_t n, done;
+
+    if (!f) {
+        fprintf(qio_err(), "%s: %s\n", file_name, strerror(errno));
+        return NULL;
+    }
+    buf = qio_alloc(blk, len, 0);
+    n = fread(buf, 1, len, f);
+    if (ferror(f)) {
+        fprintf(qio_err(), "%s: %s\n", file_name, strerror(errno));
+        fclose(f);
+        qio_free(buf);
+        return NULL;
+    }
+    fclose(f);
+    if (n == 0) {
+        fprintf(qio_err(), "%s: file is empty\n", file_name);
+        qio_free(buf);
+        return NULL;
+    }
+    for (done = n; done < len; done += MIN(n, len - done)) {
+        memcpy(buf + done, buf, MIN(n, len - done));
+    }
+    return buf;
+}
+
+/* A qiov over one buffer holding the lengths argv[0..argc-1] */
+static uint8_t *build_qiov(BlockBackend *blk, QEMUIOVector *qiov, int argc,
+                           char **argv, int pattern)
+{
+    g_autofree int64_t *sizes = g_new0(int64_t, MAX(argc, 1));
+    int64_t total = 0;
+    uint8_t *buf, *p;
+    int i;
+
+    for (i = 0; i < argc; i++) {
+        if (!qio_get_num(argv[i], &sizes[i])) {
+            return NULL;
+        }
+        if (sizes[i] > BDRV_REQUEST_MAX_BYTES) {
+            qio_printf("Argument '%s' exceeds maximum size %" PRIu64 "\n",
+                       argv[i], (uint64_t)BDRV_REQUEST_MAX_BYTES);
+            return NULL;
+        }
+        if (total > BDRV_REQUEST_MAX_BYTES - sizes[i]) {
+            qio_printf("The total number of bytes exceed the maximum size %"
+                       PRIu64 "\n", (uint64_t)BDRV_REQUEST_MAX_BYTES);
+            return NULL;
+        }
+        total += sizes[i];
+    }
+    buf = p = qio_alloc(blk, total, pattern);
+    qemu_iovec_init(qiov, argc);
+    for (i = 0; i < argc; i++) {
+        qemu_iovec_add(qiov, p, sizes[i]);
+        p += sizes[i];
+    }
+    return buf;
+}
+
+/* -P check of a read buffer; prints qemu-io's message */
+static bool verify_pattern(const uint8_t *buf, int pattern, int64_t offset,
+                           int64_t len)
+{
+    int64_t i;
+
+    for (i = 0; i < len; i++) {
+        if (buf[i] != pattern) {
+            qio_printf("Pattern verification failed at offset %" PRId64
+                       ", %" PRId64 " bytes\n", offset, len);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool check_sector_aligned(int64_t offset, int64_t count)
+{
+    if (!QEMU_IS_ALIGNED(offset, BDRV_SECTOR_SIZE)) {
+        qio_printf("%" PRId64 " is not a sector-aligned value for 'offset'\n",
+                   offset);
+        return false;
+    }
+    if (!QEMU_IS_ALIGNED(count, BDRV_SECTOR_SIZE)) {
+        qio_printf("%" PRId64 " is not a sector-aligned value for 'count'\n",
+                   count);
         return false;
     }
     return true;
 }
 
-/* ---- read / write ---- */
-
-/* vmstate: read/write -b, the VM state area instead of the disk */
-static int do_rw(BlockBackend *blk, bool write, int64_t offset,
-                 QEMUIOVector *qiov, BdrvRequestFlags flags, bool vmstate)
-{
-    if (vmstate) {
-        return blk_rw_vmstate(blk, qiov, offset, !write);
-    }
-    if (write) {
-        if (flags & BDRV_REQ_ZERO_WRITE) {
-            return blk_pwrite_zeroes(blk, offset, qiov->size,
-                                     flags & ~BDRV_REQ_ZERO_WRITE);
-        }
-        return blk_pwritev(blk, offset, qiov->size, qiov, flags);
-    }
-    return blk_preadv(blk, offset, qiov->size, qiov, flags);
-}
-
-/* Build a qiov of several lengths (readv/writev/aio_*) */
-static uint8_t *build_qiov(BlockBackend *blk, QEMUIOVector *qiov, int argc,
-                           char **argv, int pattern)
-{
-    int64_t total = 0, len;
-    uint8_t *buf, *p;
-    int i;
-
-    for (i = 0; i < argc; i++) {
-        if (!get_num(argv[i], &len)) {
-            return NULL;
-        }
-        if (len > BDRV_REQUEST_MAX_BYTES) {
-            qio_printf("Argument '%s' exceeds maximum size %" PRIu64 "\n",
-                   argv[i], (uint64_t)BDRV_REQUEST_MAX_BYTES);
-            return NULL;
-        }
-        total += len;
-    }
-    buf = qemu_blockalign(blk_bs(blk), MAX(total, 1));
-    memset(buf, pattern, total);
-    qemu_iovec_init(qiov, argc);
-    for (i = 0, p = buf; i < argc; i++) {
-        len = cvtnum(argv[i]);
-        qemu_iovec_add(qiov, p, len);
-        p += len;
-    }
-    return buf;
-}
-
-static int read_common(BlockBackend *blk, int argc, char **argv, bool vec)
+static int read_f(BlockBackend *blk, int argc, char **argv)
 {
     bool cflag = false, qflag = false, vflag = false, pflag = false;
     bool sflag = false, lflag = false, bflag = false;
     int pattern = 0, c, ret;
     int64_t offset, count, pattern_offset = 0, pattern_count = 0, t0;
-    QEMUIOVector qiov;
     uint8_t *buf;
 
-    optind = 0;
-    while ((c = getopt(argc, argv, vec ? "CP:qv" : "bCl:pP:qs:v")) != -1) {
+    while ((c = getopt(argc, argv, "bCl:pP:qs:v")) != -1) {
         switch (c) {
         case 'b':
             bflag = true;
-            break;
-        case 'p':
             break;
         case 'C':
             cflag = true;
             break;
         case 'l':
             lflag = true;
-            if (!get_num(optarg, &pattern_count)) {
+            if (!qio_get_num(optarg, &pattern_count)) {
                 return -EINVAL;
             }
+            break;
+        case 'p':
+            /* ignored for compatibility, as qemu-io */
             break;
         case 'P':
             pflag = true;
@@ -298,7 +366,7 @@ static int read_common(BlockBackend *blk, int argc, char **argv, bool vec)
             break;
         case 's':
             sflag = true;
-            if (!get_num(optarg, &pattern_offset)) {
+            if (!qio_get_num(optarg, &pattern_offset)) {
                 return -EINVAL;
             }
             break;
@@ -306,53 +374,50 @@ static int read_common(BlockBackend *blk, int argc, char **argv, bool vec)
             vflag = true;
             break;
         default:
-            return command_usage(find_cmd(vec ? "readv" : "read"));
+            return usage_of("read");
         }
     }
-    if (optind > argc - 2 || (!vec && optind != argc - 2)) {
-        return command_usage(find_cmd(vec ? "readv" : "read"));
+    if (optind != argc - 2) {
+        return usage_of("read");
     }
-    if (!get_num(argv[optind], &offset)) {
+    if (!qio_get_num(argv[optind], &offset) ||
+        !qio_get_num(argv[optind + 1], &count)) {
         return -EINVAL;
     }
-    optind++;
-    buf = build_qiov(blk, &qiov, argc - optind, argv + optind, 0xab);
-    if (!buf) {
+    if (count > BDRV_REQUEST_MAX_BYTES) {
+        qio_printf("length cannot exceed %" PRIu64 ", given %s\n",
+                   (uint64_t)BDRV_REQUEST_MAX_BYTES, argv[optind + 1]);
         return -EINVAL;
     }
-    count = qiov.size;
     if (!pflag && (lflag || sflag)) {
-        qio_printf("-l and -s require -P\n");
-        ret = -EINVAL;
-        goto out;
+        return usage_of("read");
     }
     if (!lflag) {
         pattern_count = count - pattern_offset;
     }
-    if (pattern_offset + pattern_count > count) {
+    if (pattern_count < 0 || pattern_count + pattern_offset > count) {
         qio_printf("pattern verification range exceeds end of read data\n");
-        ret = -EINVAL;
-        goto out;
+        return -EINVAL;
     }
-    t0 = now_ns();
-    ret = do_rw(blk, false, offset, &qiov, 0, bflag);
-    t0 = now_ns() - t0;
+    if (bflag) {
+        if (!check_sector_aligned(offset, count)) {
+            return -EINVAL;
+        }
+        qio_printf("vmstate is not supported by blockd\n");
+        return -ENOTSUP;
+    }
+    buf = qio_alloc(blk, count, 0xab);
+    t0 = qio_now_ns();
+    ret = blk_pread(blk, offset, count, buf, 0);
+    t0 = qio_now_ns() - t0;
     if (ret < 0) {
         qio_printf("read failed: %s\n", strerror(-ret));
         goto out;
     }
-    if (pflag) {
-        int64_t i;
-
-        for (i = 0; i < pattern_count; i++) {
-            if (buf[pattern_offset + i] != pattern) {
-                qio_printf("Pattern verification failed at offset %" PRId64
-                       ", %" PRId64 " bytes\n", offset + pattern_offset,
-                       pattern_count);
-                ret = -EINVAL;
-                break;
-            }
-        }
+    ret = 0;
+    if (pflag && !verify_pattern(buf + pattern_offset, pattern,
+                                 offset + pattern_offset, pattern_count)) {
+        ret = -EINVAL;
     }
     if (qflag) {
         goto out;
@@ -360,40 +425,91 @@ static int read_common(BlockBackend *blk, int argc, char **argv, bool vec)
     if (vflag) {
         dump_buffer(buf, offset, count);
     }
-    print_report("read", t0, offset, count, count, 1, cflag);
+    qio_print_report("read", t0, offset, count, count, 1, cflag);
 out:
-    qemu_iovec_destroy(&qiov);
-    qemu_vfree(buf);
+    qio_free(buf);
     return ret;
-}
-
-static int read_f(BlockBackend *blk, int argc, char **argv)
-{
-    return read_common(blk, argc, argv, false);
 }
 
 static int readv_f(BlockBackend *blk, int argc, char **argv)
 {
-    return read_common(blk, argc, argv, true);
-}
-
-static int write_common(BlockBackend *blk, int argc, char **argv, bool vec)
-{
-    bool cflag = false, qflag = false, zflag = false, uflag = false;
-    bool compress = false, nflag = false, bflag = false;
-    BdrvRequestFlags flags = 0;
-    int pattern = 0xcd, c, ret;
+    bool cflag = false, qflag = false, vflag = false, pflag = false;
+    int pattern = 0, c, ret;
     int64_t offset, t0;
     QEMUIOVector qiov;
     uint8_t *buf;
 
-    optind = 0;
-    while ((c = getopt(argc, argv, vec ? "CfqP:" : "bcCfnpP:quz")) != -1) {
+    while ((c = getopt(argc, argv, "CP:qv")) != -1) {
+        switch (c) {
+        case 'C':
+            cflag = true;
+            break;
+        case 'P':
+            pflag = true;
+            pattern = parse_pattern(optarg);
+            if (pattern < 0) {
+                return -EINVAL;
+            }
+            break;
+        case 'q':
+            qflag = true;
+            break;
+        case 'v':
+            vflag = true;
+            break;
+        default:
+            return usage_of("readv");
+        }
+    }
+    if (optind > argc - 2) {
+        return usage_of("readv");
+    }
+    if (!qio_get_num(argv[optind], &offset)) {
+        return -EINVAL;
+    }
+    optind++;
+    buf = build_qiov(blk, &qiov, argc - optind, argv + optind, 0xab);
+    if (!buf) {
+        return -EINVAL;
+    }
+    t0 = qio_now_ns();
+    ret = blk_preadv(blk, offset, qiov.size, &qiov, 0);
+    t0 = qio_now_ns() - t0;
+    if (ret < 0) {
+        qio_printf("readv failed: %s\n", strerror(-ret));
+        goto out;
+    }
+    ret = 0;
+    if (pflag && !verify_pattern(buf, pattern, offset, qiov.size)) {
+        ret = -EINVAL;
+    }
+    if (qflag) {
+        goto out;
+    }
+    if (vflag) {
+        dump_buffer(buf, offset, qiov.size);
+    }
+    qio_print_report("read", t0, offset, qiov.size, qiov.size, 1, cflag);
+out:
+    qemu_iovec_destroy(&qiov);
+    qio_free(buf);
+    return ret;
+}
+
+static int write_f(BlockBackend *blk, int argc, char **argv)
+{
+    bool cflag = false, qflag = false, bflag = false, pflag = false;
+    bool zflag = false, compress = false, sflag = false;
+    BdrvRequestFlags flags = 0;
+    const char *file_name = NULL;
+    int pattern = 0xcd, c, ret;
+    int64_t offset, count, t0;
+    uint8_t *buf = NULL;
+
+    while ((c = getopt(argc, argv, "bcCfnpP:qs:uz")) != -1) {
         switch (c) {
         case 'b':
             bflag = true;
-            break;
-        case 'p':
             break;
         case 'c':
             compress = true;
@@ -405,9 +521,13 @@ static int write_common(BlockBackend *blk, int argc, char **argv, bool vec)
             flags |= BDRV_REQ_FUA;
             break;
         case 'n':
-            nflag = true;
+            flags |= BDRV_REQ_NO_FALLBACK;
+            break;
+        case 'p':
+            /* ignored for compatibility, as qemu-io */
             break;
         case 'P':
+            pflag = true;
             pattern = parse_pattern(optarg);
             if (pattern < 0) {
                 return -EINVAL;
@@ -416,32 +536,124 @@ static int write_common(BlockBackend *blk, int argc, char **argv, bool vec)
         case 'q':
             qflag = true;
             break;
+        case 's':
+            sflag = true;
+            file_name = optarg;
+            break;
         case 'u':
-            uflag = true;
+            flags |= BDRV_REQ_MAY_UNMAP;
             break;
         case 'z':
             zflag = true;
             break;
         default:
-            return command_usage(find_cmd(vec ? "writev" : "write"));
+            return usage_of("write");
         }
     }
-    if (optind > argc - 2 || (!vec && optind != argc - 2)) {
-        return command_usage(find_cmd(vec ? "writev" : "write"));
+    if (optind != argc - 2) {
+        return usage_of("write");
     }
-    if (zflag && compress) {
-        qio_printf("-z and -c cannot be specified at the same time\n");
+    if (bflag && zflag) {
+        qio_printf("-b and -z cannot be specified at the same time\n");
         return -EINVAL;
     }
-    if (uflag && !zflag) {
-        qio_printf("-u requires -z to be specified\n");
+    if ((flags & BDRV_REQ_FUA) && (bflag || compress)) {
+        qio_printf("-f and -b or -c cannot be specified at the same time\n");
         return -EINVAL;
     }
-    if (nflag && !zflag) {
+    if ((flags & BDRV_REQ_NO_FALLBACK) && !zflag) {
         qio_printf("-n requires -z to be specified\n");
         return -EINVAL;
     }
-    if (!get_num(argv[optind], &offset)) {
+    if ((flags & BDRV_REQ_MAY_UNMAP) && !zflag) {
+        qio_printf("-u requires -z to be specified\n");
+        return -EINVAL;
+    }
+    if (zflag + pflag + sflag > 1) {
+        qio_printf("Only one of -z, -P, and -s can be specified at the same "
+                   "time\n");
+        return -EINVAL;
+    }
+    if (!qio_get_num(argv[optind], &offset) ||
+        !qio_get_num(argv[optind + 1], &count)) {
+        return -EINVAL;
+    }
+    if (count > BDRV_REQUEST_MAX_BYTES && !(flags & BDRV_REQ_NO_FALLBACK)) {
+        qio_printf("length cannot exceed %" PRIu64 " without -n, given %s\n",
+                   (uint64_t)BDRV_REQUEST_MAX_BYTES, argv[optind + 1]);
+        return -EINVAL;
+    }
+    if ((bflag || compress) && !check_sector_aligned(offset, count)) {
+        return -EINVAL;
+    }
+    if (bflag) {
+        qio_printf("vmstate is not supported by blockd\n");
+        return -ENOTSUP;
+    }
+    if (!zflag) {
+        buf = sflag ? alloc_from_file(blk, count, file_name)
+                    : qio_alloc(blk, count, pattern);
+        if (!buf) {
+            return -EINVAL;
+        }
+    }
+    if (compress) {
+        flags |= BDRV_REQ_WRITE_COMPRESSED;
+    }
+    t0 = qio_now_ns();
+    if (zflag) {
+        ret = blk_pwrite_zeroes(blk, offset, count, flags);
+    } else {
+        ret = blk_pwrite(blk, offset, count, buf, flags);
+    }
+    t0 = qio_now_ns() - t0;
+    if (ret < 0) {
+        qio_printf("write failed: %s\n", strerror(-ret));
+        goto out;
+    }
+    ret = 0;
+    if (!qflag) {
+        qio_print_report("wrote", t0, offset, count, count, 1, cflag);
+    }
+out:
+    qio_free(buf);
+    return ret;
+}
+
+static int writev_f(BlockBackend *blk, int argc, char **argv)
+{
+    bool cflag = false, qflag = false;
+    BdrvRequestFlags flags = 0;
+    int pattern = 0xcd, c, ret;
+    int64_t offset, t0;
+    QEMUIOVector qiov;
+    uint8_t *buf;
+
+    while ((c = getopt(argc, argv, "CfqP:")) != -1) {
+        switch (c) {
+        case 'C':
+            cflag = true;
+            break;
+        case 'f':
+            flags |= BDRV_REQ_FUA;
+            break;
+        case 'q':
+            qflag = true;
+            break;
+        case 'P':
+            pattern = parse_pattern(optarg);
+            if (pattern < 0) {
+                return -EINVAL;
+            }
+            break;
+        default:
+            return usage_of("writev");
+        }
+    }
+    if (optind > argc - 2) {
+        return usage_of("writev");
+    }
+    if (!qio_get_num(argv[optind], &offset)) {
         return -EINVAL;
     }
     optind++;
@@ -449,45 +661,26 @@ static int write_common(BlockBackend *blk, int argc, char **argv, bool vec)
     if (!buf) {
         return -EINVAL;
     }
-    if (zflag) {
-        flags |= BDRV_REQ_ZERO_WRITE;
-        if (uflag) {
-            flags |= BDRV_REQ_MAY_UNMAP;
-        }
-        if (nflag) {
-            flags |= BDRV_REQ_NO_FALLBACK;
-        }
-    }
-    if (compress) {
-        flags |= BDRV_REQ_WRITE_COMPRESSED;
-    }
-    t0 = now_ns();
-    ret = do_rw(blk, true, offset, &qiov, flags, bflag);
-    t0 = now_ns() - t0;
+    t0 = qio_now_ns();
+    ret = blk_pwritev(blk, offset, qiov.size, &qiov, flags);
+    t0 = qio_now_ns() - t0;
     if (ret < 0) {
-        qio_printf("write failed: %s\n", strerror(-ret));
-    } else if (!qflag) {
-        print_report("wrote", t0, offset, qiov.size, qiov.size, 1, cflag);
+        qio_printf("writev failed: %s\n", strerror(-ret));
+    } else {
+        ret = 0;
+        if (!qflag) {
+            qio_print_report("wrote", t0, offset, qiov.size, qiov.size, 1,
+                             cflag);
+        }
     }
     qemu_iovec_destroy(&qiov);
-    qemu_vfree(buf);
+    qio_free(buf);
     return ret;
-}
-
-static int write_f(BlockBackend *blk, int argc, char **argv)
-{
-    return write_common(blk, argc, argv, false);
-}
-
-static int writev_f(BlockBackend *blk, int argc, char **argv)
-{
-    return write_common(blk, argc, argv, true);
 }
 
 /* ---- aio ---- */
 
 typedef struct AioCtx {
-    BlockBackend *blk;
     QEMUIOVector qiov;
     uint8_t *buf;
     int64_t offset, t0;
@@ -495,59 +688,54 @@ typedef struct AioCtx {
     int pattern;
 } AioCtx;
 
-static int aio_failures;
-
 static void aio_done(void *opaque, int ret)
 {
     AioCtx *ctx = opaque;
-    int64_t t = now_ns() - ctx->t0;
+    int64_t t = qio_now_ns() - ctx->t0;
 
     if (ret < 0) {
-        qio_printf("%s failed: %s\n", ctx->write ? "aio_write" : "aio_read",
-               strerror(-ret));
-        aio_failures++;
-    } else {
-        if (ctx->pflag) {
-            size_t i;
-
-            for (i = 0; i < ctx->qiov.size; i++) {
-                if (ctx->buf[i] != ctx->pattern) {
-                    qio_printf("Pattern verification failed at offset %" PRId64
-                           ", %zu bytes\n", ctx->offset, ctx->qiov.size);
-                    aio_failures++;
-                    break;
-                }
-            }
-        }
-        if (!ctx->qflag) {
-            if (ctx->vflag) {
-                dump_buffer(ctx->buf, ctx->offset, ctx->qiov.size);
-            }
-            print_report(ctx->write ? "wrote" : "read", t, ctx->offset,
-                         ctx->qiov.size, ctx->qiov.size, 1, ctx->cflag);
-        }
+        qio_printf("%s failed: %s\n", ctx->write ? "aio_write" : "readv",
+                   strerror(-ret));
+        goto out;
     }
+    if (ctx->pflag) {
+        verify_pattern(ctx->buf, ctx->pattern, ctx->offset, ctx->qiov.size);
+    }
+    if (ctx->qflag) {
+        goto out;
+    }
+    if (ctx->vflag) {
+        dump_buffer(ctx->buf, ctx->offset, ctx->qiov.size);
+    }
+    qio_print_report(ctx->write ? "wrote" : "read", t, ctx->offset,
+                     ctx->qiov.size, ctx->qiov.size, 1, ctx->cflag);
+out:
     if (qemuio_out) {
         fflush(qemuio_out);
     }
     qemu_iovec_destroy(&ctx->qiov);
-    qemu_vfree(ctx->buf);
+    qio_free(ctx->buf);
     g_free(ctx);
 }
 
 static int aio_common(BlockBackend *blk, int argc, char **argv, bool write)
 {
-    AioCtx *ctx = g_new0(AioCtx, 1);
+    g_autofree AioCtx *ctx = g_new0(AioCtx, 1);
+    AioCtx *req;
+    const char *name = write ? "aio_write" : "aio_read";
+    BdrvRequestFlags flags = 0;
+    bool zflag = false;
     int c;
 
-    ctx->blk = blk;
     ctx->write = write;
     ctx->pattern = write ? 0xcd : 0;
-    optind = 0;
-    while ((c = getopt(argc, argv, write ? "CfqP:uzi:" : "CP:qvi:")) != -1) {
+    while ((c = getopt(argc, argv, write ? "CfiqP:uz" : "CP:iqv")) != -1) {
         switch (c) {
         case 'C':
             ctx->cflag = true;
+            break;
+        case 'f':
+            flags |= BDRV_REQ_FUA;
             break;
         case 'q':
             ctx->qflag = true;
@@ -556,43 +744,64 @@ static int aio_common(BlockBackend *blk, int argc, char **argv, bool write)
             ctx->vflag = true;
             break;
         case 'P':
-            ctx->pflag = !write;
+            ctx->pflag = true;
             ctx->pattern = parse_pattern(optarg);
             if (ctx->pattern < 0) {
-                g_free(ctx);
                 return -EINVAL;
             }
             break;
-        case 'f':
-        case 'u':
-        case 'z':
         case 'i':
+            qio_printf("injecting invalid %s request\n",
+                       write ? "write" : "read");
+            return 0;
+        case 'u':
+            flags |= BDRV_REQ_MAY_UNMAP;
+            break;
+        case 'z':
+            zflag = true;
             break;
         default:
-            g_free(ctx);
-            return command_usage(find_cmd(write ? "aio_write" : "aio_read"));
+            return usage_of(name);
         }
     }
     if (optind > argc - 2) {
-        g_free(ctx);
-        return command_usage(find_cmd(write ? "aio_write" : "aio_read"));
+        return usage_of(name);
     }
-    if (!get_num(argv[optind], &ctx->offset)) {
-        g_free(ctx);
+    if (zflag && optind != argc - 2) {
+        qio_printf("-z supports only a single length parameter\n");
+        return -EINVAL;
+    }
+    if ((flags & BDRV_REQ_MAY_UNMAP) && !zflag) {
+        qio_printf("-u requires -z to be specified\n");
+        return -EINVAL;
+    }
+    if (zflag && ctx->pflag) {
+        qio_printf("-z and -P cannot be specified at the same time\n");
+        return -EINVAL;
+    }
+    if (!qio_get_num(argv[optind], &ctx->offset)) {
         return -EINVAL;
     }
     optind++;
     ctx->buf = build_qiov(blk, &ctx->qiov, argc - optind, argv + optind,
                           write ? ctx->pattern : 0xab);
     if (!ctx->buf) {
-        g_free(ctx);
         return -EINVAL;
     }
-    ctx->t0 = now_ns();
     if (write) {
-        blk_aio_pwritev(blk, ctx->offset, &ctx->qiov, 0, aio_done, ctx);
+        /* a write pattern is not a read check */
+        ctx->pflag = false;
+    }
+    if (zflag) {
+        flags |= BDRV_REQ_ZERO_WRITE;
+    }
+    ctx->t0 = qio_now_ns();
+    /* aio_done() frees the context */
+    req = g_steal_pointer(&ctx);
+    if (write) {
+        blk_aio_pwritev(blk, req->offset, &req->qiov, flags, aio_done, req);
     } else {
-        blk_aio_preadv(blk, ctx->offset, &ctx->qiov, 0, aio_done, ctx);
+        blk_aio_preadv(blk, req->offset, &req->qiov, 0, aio_done, req);
     }
     return 0;
 }
@@ -609,333 +818,125 @@ static int aio_write_f(BlockBackend *blk, int argc, char **argv)
 
 static int aio_flush_f(BlockBackend *blk, int argc, char **argv)
 {
-    int failures;
-
+    /* completes every outstanding request (qemu-io: blk_drain_all) */
     while (blk_aio_in_flight(blk)) {
         aio_poll(qemu_get_aio_context(), true);
     }
-    failures = aio_failures;
-    aio_failures = 0;
-    if (blk_flush(blk) < 0 || failures) {
-        return -EIO;
-    }
+    bdrv_drain_all();
     return 0;
 }
 
-/* ---- discard, flush, truncate, length, info, map ---- */
+/* ---- the command table and dispatcher ---- */
 
-static int discard_f(BlockBackend *blk, int argc, char **argv)
-{
-    bool cflag = false, qflag = false;
-    int64_t offset, bytes, t0;
-    int c, ret;
-
-    optind = 0;
-    while ((c = getopt(argc, argv, "Cq")) != -1) {
-        switch (c) {
-        case 'C':
-            cflag = true;
-            break;
-        case 'q':
-            qflag = true;
-            break;
-        default:
-            return command_usage(find_cmd("discard"));
-        }
-    }
-    if (optind != argc - 2) {
-        return command_usage(find_cmd("discard"));
-    }
-    if (!get_num(argv[optind], &offset) ||
-        !get_num(argv[optind + 1], &bytes)) {
-        return -EINVAL;
-    }
-    if (bytes > BDRV_REQUEST_MAX_BYTES) {
-        qio_printf("length cannot exceed %" PRIu64 ", given %s\n",
-               (uint64_t)BDRV_REQUEST_MAX_BYTES, argv[optind + 1]);
-        return -EINVAL;
-    }
-    t0 = now_ns();
-    ret = blk_pdiscard(blk, offset, bytes);
-    t0 = now_ns() - t0;
-    if (ret < 0) {
-        qio_printf("discard failed: %s\n", strerror(-ret));
-        return ret;
-    }
-    if (!qflag) {
-        print_report("discard", t0, offset, bytes, bytes, 1, cflag);
-    }
-    return 0;
-}
-
-static int flush_f(BlockBackend *blk, int argc, char **argv)
-{
-    int ret = blk_flush(blk);
-
-    if (ret < 0) {
-        qio_printf("flush failed: %s\n", strerror(-ret));
-    }
-    return ret;
-}
-
-static int truncate_f(BlockBackend *blk, int argc, char **argv)
-{
-    Error *err = NULL;
-    int64_t offset;
-    int ret;
-
-    if (!get_num(argv[1], &offset)) {
-        return -EINVAL;
-    }
-    ret = blk_truncate(blk, offset, false, &err);
-    if (ret < 0) {
-        error_report_err(err);
-    }
-    return ret;
-}
-
-static int length_f(BlockBackend *blk, int argc, char **argv)
-{
-    int64_t size = blk_getlength(blk);
-    char s1[64];
-
-    if (size < 0) {
-        qio_printf("getlength: %s\n", strerror(-size));
-        return size;
-    }
-    cvtstr(size, s1, sizeof(s1));
-    qio_printf("%s\n", s1);
-    return 0;
-}
-
-static int info_f(BlockBackend *blk, int argc, char **argv)
-{
-    BlockDriverState *bs = blk_bs(blk);
-    BlockDriverInfo bdi;
-    char s1[64], s2[64];
-    int ret;
-
-    if (bs->drv && bs->drv->format_name) {
-        qio_printf("format name: %s\n", bs->drv->format_name);
-    }
-    ret = bdrv_get_info(bs, &bdi);
-    if (ret) {
-        return ret;
-    }
-    cvtstr(bdi.cluster_size, s1, sizeof(s1));
-    cvtstr(bdi.vm_state_offset, s2, sizeof(s2));
-    qio_printf("cluster size: %s\n", s1);
-    qio_printf("vm state offset: %s\n", s2);
-    return 0;
-}
-
-static int map_is_allocated(BlockDriverState *bs, int64_t offset,
-                            int64_t bytes, int64_t *pnum)
-{
-    int64_t num;
-    int ret, first;
-
-    ret = bdrv_is_allocated_above(bs, NULL, false, offset, bytes, &num);
-    if (ret < 0) {
-        return ret;
-    }
-    first = !!ret;
-    *pnum = num;
-    /* merge following ranges with the same status */
-    while (bytes > num && num) {
-        int64_t more;
-
-        offset += num;
-        bytes -= num;
-        ret = bdrv_is_allocated_above(bs, NULL, false, offset, bytes, &more);
-        if (ret < 0 || !!ret != first || !more) {
-            break;
-        }
-        *pnum += more;
-        num = more;
-    }
-    return first;
-}
-
-static int map_f(BlockBackend *blk, int argc, char **argv)
-{
-    int64_t offset = 0, bytes = blk_getlength(blk), num;
-    char s1[64], s2[64];
-    int ret;
-
-    if (bytes < 0) {
-        error_report("could not get image length: %s", strerror(-bytes));
-        return bytes;
-    }
-    while (bytes) {
-        ret = map_is_allocated(blk_bs(blk), offset, bytes, &num);
-        if (ret < 0) {
-            error_report("Failed to get allocation status: %s",
-                         strerror(-ret));
-            return ret;
-        } else if (!num) {
-            error_report("Unexpected end of image");
-            return -EIO;
-        }
-        cvtstr(num, s1, sizeof(s1));
-        cvtstr(offset, s2, sizeof(s2));
-        qio_printf("%s (0x%" PRIx64 ") bytes %s at offset %s (0x%" PRIx64 ")\n",
-               s1, num, ret ? "    allocated" : "not allocated", s2, offset);
-        offset += num;
-        bytes -= num;
-    }
-    return 0;
-}
-
-/* ---- sleep and blkdebug ---- */
-
-static void sleep_done(void *opaque)
-{
-    *(bool *)opaque = true;
-}
-
-static int sleep_f(BlockBackend *blk, int argc, char **argv)
-{
-    char *end;
-    long ms = strtol(argv[1], &end, 10);
-    bool done = false;
-    QEMUTimer *t;
-
-    if (ms < 0 || *end) {
-        qio_printf("%s is not a valid number\n", argv[1]);
-        return -EINVAL;
-    }
-    t = aio_timer_new(qemu_get_aio_context(), QEMU_CLOCK_REALTIME, SCALE_NS,
-                      sleep_done, &done);
-    timer_mod(t, qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + ms * SCALE_MS);
-    while (!done) {
-        aio_poll(qemu_get_aio_context(), true);
-    }
-    timer_free(t);
-    return 0;
-}
-
-static int break_f(BlockBackend *blk, int argc, char **argv)
-{
-    int ret = bdrv_debug_breakpoint(blk_bs(blk), argv[1], argv[2]);
-
-    if (ret < 0) {
-        qio_printf("Could not set breakpoint: %s\n", strerror(-ret));
-    }
-    return ret;
-}
-
-static int remove_break_f(BlockBackend *blk, int argc, char **argv)
-{
-    int ret = bdrv_debug_remove_breakpoint(blk_bs(blk), argv[1]);
-
-    if (ret < 0) {
-        qio_printf("Could not remove breakpoint %s: %s\n", argv[1],
-               strerror(-ret));
-    }
-    return ret;
-}
-
-static int resume_f(BlockBackend *blk, int argc, char **argv)
-{
-    int ret = bdrv_debug_resume(blk_bs(blk), argv[1]);
-
-    if (ret < 0) {
-        qio_printf("Could not resume request: %s\n", strerror(-ret));
-    }
-    return ret;
-}
-
-static int wait_break_f(BlockBackend *blk, int argc, char **argv)
-{
-    while (!bdrv_debug_is_suspended(blk_bs(blk), argv[1])) {
-        aio_poll(qemu_get_aio_context(), true);
-    }
-    return 0;
-}
-
-static int help_f(BlockBackend *blk, int argc, char **argv);
-
-static const IoCmd cmdtab[] = {
-    { "aio_flush", NULL, aio_flush_f, 0, 0, true, "",
+static const QemuIoCmd rw_cmds[] = {
+    { "aio_flush", NULL, aio_flush_f, 0, 0, 0, 0, NULL,
       "completes all outstanding aio requests" },
-    { "aio_read", NULL, aio_read_f, 2, -1, true,
-      "[-Cqv] [-P pattern] off len [len..]",
+    { "aio_read", NULL, aio_read_f, 2, -1, 0, 0,
+      "[-Ciqv] [-P pattern] off len [len..]",
       "asynchronously reads a number of bytes" },
-    { "aio_write", NULL, aio_write_f, 2, -1, true,
-      "[-Cfquz] [-P pattern] off len [len..]",
+    { "aio_write", NULL, aio_write_f, 2, -1, 0, BLK_PERM_WRITE,
+      "[-Cfiquz] [-P pattern] off len [len..]",
       "asynchronously writes a number of bytes" },
-    { "break", NULL, break_f, 2, 2, true, "event tag",
-      "sets a breakpoint on event and tags the stopped request as tag" },
-    { "discard", "d", discard_f, 2, -1, true, "[-Cq] off len",
-      "discards a number of bytes at a specified offset" },
-    { "flush", "f", flush_f, 0, 0, true, "",
-      "flush all in-core file state to disk" },
-    { "help", "?", help_f, 0, 1, false, "[command]",
-      "help for one or all commands" },
-    { "info", "i", info_f, 0, 0, true, "",
-      "prints information about the current file" },
-    { "length", "l", length_f, 0, 0, true, "",
-      "gets the length of the current file" },
-    { "map", NULL, map_f, 0, 0, true, "",
-      "prints the allocated areas of a file" },
-    { "read", "r", read_f, 2, -1, true,
+    { "read", "r", read_f, 2, -1, 0, 0,
       "[-abCqv] [-P pattern [-s off] [-l len]] off len",
       "reads a number of bytes at a specified offset" },
-    { "readv", NULL, readv_f, 2, -1, true,
+    { "readv", NULL, readv_f, 2, -1, 0, 0,
       "[-Cqv] [-P pattern] off len [len..]",
       "reads a number of bytes at a specified offset" },
-    { "remove_break", "rb", remove_break_f, 1, 1, true, "tag",
-      "remove a breakpoint by tag" },
-    { "resume", "r", resume_f, 1, 1, true, "tag",
-      "resumes the request tagged as tag" },
-    { "sleep", NULL, sleep_f, 1, 1, false, "milliseconds",
-      "waits for the given value in milliseconds" },
-    { "truncate", "t", truncate_f, 1, 1, true, "off",
-      "truncates the current file at the given offset" },
-    { "wait_break", NULL, wait_break_f, 1, 1, true, "tag",
-      "waits for the suspension of a request" },
-    { "write", "w", write_f, 2, -1, true,
-      "[-bcCfnquz] [-P pattern] off len",
+    { "write", "w", write_f, 2, -1, 0, BLK_PERM_WRITE,
+      "[-bcCfnquz] [-P pattern | -s source_file] off len",
       "writes a number of bytes at a specified offset" },
-    { "writev", NULL, writev_f, 2, -1, true,
+    { "writev", NULL, writev_f, 2, -1, 0, BLK_PERM_WRITE,
       "[-Cfq] [-P pattern] off len [len..]",
       "writes a number of bytes at a specified offset" },
 };
 
-static const IoCmd *find_cmd(const char *name)
+static int help_f(BlockBackend *blk, int argc, char **argv);
+
+static const QemuIoCmd help_cmd = {
+    "help", "?", help_f, 0, 1, QEMUIO_CMD_GLOBAL, 0, "[command]",
+    "help for one or all commands",
+};
+
+/* All commands, sorted by name as qemu-io lists them */
+static GPtrArray *cmdtab;
+
+static gint cmd_cmp(gconstpointer a, gconstpointer b)
+{
+    const QemuIoCmd *ca = *(const QemuIoCmd *const *)a;
+    const QemuIoCmd *cb = *(const QemuIoCmd *const *)b;
+
+    return strcmp(ca->name, cb->name);
+}
+
+static void init_cmdtab(void)
 {
     size_t i;
 
-    for (i = 0; i < ARRAY_SIZE(cmdtab); i++) {
-        if (!strcmp(cmdtab[i].name, name)) {
-            return &cmdtab[i];
-        }
+    if (cmdtab) {
+        return;
     }
-    for (i = 0; i < ARRAY_SIZE(cmdtab); i++) {
-        if (cmdtab[i].altname && !strcmp(cmdtab[i].altname, name)) {
-            return &cmdtab[i];
+    cmdtab = g_ptr_array_new();
+    for (i = 0; i < G_N_ELEMENTS(rw_cmds); i++) {
+        g_ptr_array_add(cmdtab, (gpointer)&rw_cmds[i]);
+    }
+    for (i = 0; i < qio_n_misc_cmds; i++) {
+        g_ptr_array_add(cmdtab, (gpointer)&qio_misc_cmds[i]);
+    }
+    g_ptr_array_add(cmdtab, (gpointer)&help_cmd);
+    g_ptr_array_sort(cmdtab, cmd_cmp);
+}
+
+void qemuio_add_command(const QemuIoCmd *cmd)
+{
+    init_cmdtab();
+    g_ptr_array_add(cmdtab, (gpointer)cmd);
+    g_ptr_array_sort(cmdtab, cmd_cmp);
+}
+
+static const QemuIoCmd *find_cmd(const char *name)
+{
+    guint i;
+
+    init_cmdtab();
+    for (i = 0; i < cmdtab->len; i++) {
+        const QemuIoCmd *ct = g_ptr_array_index(cmdtab, i);
+
+        if (!strcmp(ct->name, name) ||
+            (ct->altname && !strcmp(ct->altname, name))) {
+            return ct;
         }
     }
     return NULL;
 }
 
+static void help_oneline(const char *name, const QemuIoCmd *ct)
+{
+    qio_printf("%s ", name);
+    if (ct->args) {
+        qio_printf("%s ", ct->args);
+    }
+    qio_printf("-- %s\n", ct->oneline);
+}
+
 void qemuio_help(void)
 {
-    size_t i;
+    guint i;
 
-    for (i = 0; i < ARRAY_SIZE(cmdtab); i++) {
-        qio_printf("%s %s -- %s\n", cmdtab[i].name, cmdtab[i].args,
-               cmdtab[i].oneline);
+    init_cmdtab();
+    for (i = 0; i < cmdtab->len; i++) {
+        const QemuIoCmd *ct = g_ptr_array_index(cmdtab, i);
+
+        help_oneline(ct->name, ct);
     }
     qio_printf("\nUse 'help commandname' for extended help.\n");
 }
 
 static int help_f(BlockBackend *blk, int argc, char **argv)
 {
-    const IoCmd *ct;
+    const QemuIoCmd *ct;
 
-    if (argc == 1) {
+    if (argc < 2) {
         qemuio_help();
         return 0;
     }
@@ -944,19 +945,68 @@ static int help_f(BlockBackend *blk, int argc, char **argv)
         qio_printf("command %s not found\n", argv[1]);
         return -EINVAL;
     }
-    qio_printf("%s %s -- %s\n", ct->name, ct->args, ct->oneline);
+    help_oneline(argv[1], ct);
+    if (ct->help) {
+        fflush(qio_out());
+        ct->help();
+    }
     return 0;
+}
+
+/* Check the argument count and take the command's permissions */
+static bool prepare_cmd(BlockBackend *blk, const QemuIoCmd *ct, int argc)
+{
+    int n = argc - 1;
+
+    if (!(ct->flags & (QEMUIO_CMD_GLOBAL | QEMUIO_CMD_NOFILE_OK)) && !blk) {
+        fprintf(qio_err(), "no file open, try 'help open'\n");
+        return false;
+    }
+    if (n < ct->argmin || (ct->argmax != -1 && n > ct->argmax)) {
+        if (ct->argmax == -1) {
+            fprintf(qio_err(), "bad argument count %d to %s, expected at "
+                    "least %d arguments\n", n, ct->name, ct->argmin);
+        } else if (ct->argmin == ct->argmax) {
+            fprintf(qio_err(), "bad argument count %d to %s, expected %d "
+                    "arguments\n", n, ct->name, ct->argmin);
+        } else {
+            fprintf(qio_err(), "bad argument count %d to %s, expected "
+                    "between %d and %d arguments\n", n, ct->name,
+                    ct->argmin, ct->argmax);
+        }
+        return false;
+    }
+    if (ct->perm && blk && blk_bs(blk)) {
+        uint64_t perm, shared;
+        Error *err = NULL;
+
+        blk_get_perm(blk, &perm, &shared);
+        if ((ct->perm & ~perm) &&
+            !blk_set_perm(blk, perm | ct->perm, shared, &err)) {
+            error_report_err(err);
+            return false;
+        }
+    }
+    return true;
 }
 
 int qemuio_command(BlockBackend *blk, const char *cmd)
 {
-    g_auto(GStrv) argv = NULL;
-    g_autoptr(GError) gerr = NULL;
-    const IoCmd *ct;
-    int argc, ret;
+    g_autofree char *input = g_strdup(cmd);
+    g_autofree char **argv = g_new0(char *, 1);
+    char *p, *rest = input;
+    const QemuIoCmd *ct;
+    int argc = 0, ret;
 
-    if (!g_shell_parse_argv(cmd, &argc, &argv, &gerr)) {
-        /* empty line */
+    /* words are separated by spaces, as qemu-io's breakline() */
+    while ((p = strsep(&rest, " ")) != NULL) {
+        if (*p) {
+            argv = g_renew(char *, argv, argc + 2);
+            argv[argc++] = p;
+            argv[argc] = NULL;
+        }
+    }
+    if (!argc) {
         return 0;
     }
     ct = find_cmd(argv[0]);
@@ -964,26 +1014,12 @@ int qemuio_command(BlockBackend *blk, const char *cmd)
         fprintf(qio_err(), "command \"%s\" not found\n", argv[0]);
         return -EINVAL;
     }
-    if (ct->needs_blk && !blk) {
-        fprintf(qio_err(), "no file open, try 'help open'\n");
+    if (!prepare_cmd(blk, ct, argc)) {
         return -EINVAL;
     }
-    if (argc - 1 < ct->argmin || (ct->argmax >= 0 && argc - 1 > ct->argmax)) {
-        fprintf(qio_err(), "bad argument count %d to %s, expected ", argc - 1,
-                ct->name);
-        if (ct->argmax == -1) {
-            fprintf(qio_err(), "at least %d arguments\n", ct->argmin);
-        } else if (ct->argmin == ct->argmax) {
-            fprintf(qio_err(), "%d arguments\n", ct->argmin);
-        } else {
-            fprintf(qio_err(), "between %d and %d arguments\n", ct->argmin,
-                    ct->argmax);
-        }
-        return -EINVAL;
-    }
+    optind = 0;
     ret = ct->func(blk, argc, argv);
     if (qemuio_out) {
-        /* the monitor reads the stream after each command */
         fflush(qemuio_out);
     }
     return ret;

@@ -36,6 +36,20 @@ void error_set_progname(const char *name)
     progname = name;
 }
 
+void error_init_progname(const char *argv0)
+{
+    static char *base;
+
+    g_free(base);
+    base = g_path_get_basename(argv0);
+    progname = base;
+}
+
+const char *error_get_progname(void)
+{
+    return progname;
+}
+
 static void error_handle(Error **errp, Error *err)
 {
     if (errp == &error_abort) {

@@ -86,6 +86,12 @@ void warn_report(const char *fmt, ...) QEMU_PRINTF(1, 2);
 void info_report(const char *fmt, ...) QEMU_PRINTF(1, 2);
 /* Program name used as prefix by error_report() (default "blockd"). */
 void error_set_progname(const char *name);
+const char *error_get_progname(void);
+/*
+ * Tools: the program name is the base name of argv0, as QEMU's
+ * error_init(argv[0]) (so a copy named qemu-img prints "qemu-img: ...").
+ */
+void error_init_progname(const char *argv0);
 
 /*
  * ERRP_GUARD(): put at the top of a function taking Error **errp when the
