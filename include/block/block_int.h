@@ -240,6 +240,23 @@ struct BlockDriver {
                                       BdrvCheckResult *result,
                                       BdrvCheckMode fix);
 
+    /*
+     * Image tools (blockd-img rebase, commit, amend); -ENOTSUP when not
+     * set.  change_backing_file: write the backing file name and format
+     * (NULL or "": none) into the image header and bs->backing_file /
+     * backing_format; the graph is left alone.  make_empty: every
+     * cluster unallocated, so reads go to the backing file.  amend:
+     * change format options (keyval strings or typed JSON, consumed; an
+     * unknown key is an error) on a read-write node.  The callers run
+     * them in coroutine context on a node nobody else uses.
+     */
+    int coroutine_fn (*bdrv_co_change_backing_file)(BlockDriverState *bs,
+                                                    const char *backing_file,
+                                                    const char *backing_fmt);
+    int coroutine_fn (*bdrv_co_make_empty)(BlockDriverState *bs);
+    int coroutine_fn (*bdrv_co_amend)(BlockDriverState *bs, json_t *opts,
+                                      bool force, Error **errp);
+
     /* permissions; see the file comment */
     void (*bdrv_child_perm)(BlockDriverState *bs, BdrvChild *c,
                             unsigned role, uint64_t parent_perm,
