@@ -663,11 +663,14 @@ static const struct {
     int (*fn)(int argc, char **argv);
 } commands[] = {
     { "check", img_cmd_check },
+    { "commit", img_cmd_commit },
     { "compare", img_cmd_compare },
     { "convert", img_cmd_convert },
     { "create", img_cmd_create },
+    { "dd", img_cmd_dd },
     { "info", img_cmd_info },
     { "map", img_cmd_map },
+    { "rebase", img_cmd_rebase },
     { "resize", img_cmd_resize },
 };
 

@@ -251,3 +251,112 @@ void img_run_co(CoroutineEntry *fn, void *opaque)
 {
     qemu_co_run_sync(fn, opaque);
 }
+
+int64_t img_cvtnum_full(const char *name, const char *value, int64_t min,
+                        int64_t max)
+{
+    uint64_t res;
+    int err = qemu_strtosz(value, NULL, &res);
+
+    if (err < 0 && err != -ERANGE) {
+        error_report("Invalid %s specified. You may use k, M, G, T, P or E "
+                     "suffixes for", name);
+        error_report("kilobytes, megabytes, gigabytes, terabytes, petabytes "
+                     "and exabytes.");
+        return err;
+    }
+    if (err == -ERANGE || res > (uint64_t)max || res < (uint64_t)min) {
+        error_report("Invalid %s specified. Must be between %" PRId64
+                     " and %" PRId64 ".", name, min, max);
+        return -ERANGE;
+    }
+    return res;
+}
+
+int img_parse_cache(const char *mode, int *flags)
+{
+    *flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
+    if (!strcmp(mode, "none") || !strcmp(mode, "off") ||
+        !strcmp(mode, "directsync")) {
+        *flags |= BDRV_O_NOCACHE;
+    } else if (!strcmp(mode, "unsafe")) {
+        *flags |= BDRV_O_NO_FLUSH;
+    } else if (strcmp(mode, "writeback") && strcmp(mode, "writethrough")) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- progress (-p), as QEMU's qemu-progress.c prints it ---- */
+
+static struct {
+    bool enabled;
+    float min_skip;
+    float current;
+    float last_print;
+} img_progress;
+
+void img_progress_init(bool enabled, float min_skip)
+{
+    img_progress.enabled = enabled;
+    img_progress.min_skip = min_skip;
+    img_progress.current = 0;
+    img_progress.last_print = 0;
+}
+
+void img_progress_print(float percent)
+{
+    float cur = MIN(percent, 100);
+
+    img_progress.current = cur;
+    if (cur > img_progress.last_print + img_progress.min_skip ||
+        cur < img_progress.last_print - img_progress.min_skip ||
+        cur == 0 || cur == 100) {
+        img_progress.last_print = cur;
+        if (img_progress.enabled) {
+            printf("    (%3.2f/100%%)\r", cur);
+            fflush(stdout);
+        }
+    }
+}
+
+void img_progress_add(float delta)
+{
+    img_progress_print(img_progress.current + delta);
+}
+
+void img_progress_end(void)
+{
+    if (img_progress.enabled) {
+        printf("\n");
+    }
+}
+
+/* ---- backing chains ---- */
+
+static bool same_file(const char *a, const char *b)
+{
+    g_autofree char *ra = realpath(a, NULL);
+    g_autofree char *rb = realpath(b, NULL);
+
+    return ra && rb && !strcmp(ra, rb);
+}
+
+BlockDriverState *img_find_backing_image(BlockDriverState *bs,
+                                         const char *name,
+                                         BlockDriverState **parent)
+{
+    for (; bdrv_backing_bs(bs); bs = bdrv_backing_bs(bs)) {
+        BlockDriverState *b = bdrv_backing_bs(bs);
+        g_autofree char *rel = img_full_backing_name(bdrv_get_filename(bs),
+                                                     name);
+
+        if (!strcmp(name, bs->backing_file) ||
+            same_file(name, bdrv_get_filename(b)) ||
+            same_file(rel, bdrv_get_filename(b))) {
+            *parent = bs;
+            return b;
+        }
+    }
+    return NULL;
+}
