@@ -14,6 +14,7 @@
  *   qcow2-compress.c  raw deflate of single clusters (read and write)
  *   qcow2-snapshot.c  read-only validation of the internal snapshot table
  *   qcow2-create.c    image creation and metadata preallocation
+ *   qcow2-measure.c   qemu-img measure: size of a new image
  *   qcow2-amend.c     header rewrites: backing file change, amend
  *                     (compat, lazy_refcounts), emptying the image
  *
@@ -416,6 +417,10 @@ int coroutine_fn qcow2_co_change_backing_file(BlockDriverState *bs,
 int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs);
 int coroutine_fn qcow2_co_amend(BlockDriverState *bs, json_t *opts,
                                 bool force, Error **errp);
+
+/* qcow2-measure.c: bdrv_measure (qemu-img measure) */
+int qcow2_measure(json_t *opts, BlockDriverState *in_bs,
+                  BlockMeasureInfo *info, Error **errp);
 
 /* qcow2-check.c */
 /* bdrv_co_check: see block/qcow2-check.c */
