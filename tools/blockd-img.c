@@ -670,6 +670,7 @@ static const struct {
     { "dd", img_cmd_dd },
     { "info", img_cmd_info },
     { "map", img_cmd_map },
+    { "measure", img_cmd_measure },
     { "rebase", img_cmd_rebase },
     { "resize", img_cmd_resize },
 };

@@ -103,6 +103,14 @@ void img_progress_print(float percent);
 void img_progress_add(float delta);
 void img_progress_end(void);
 
+/*
+ * -o ARG: append to options (comma separated) like qemu-img's
+ * accumulate_options(); false (error printed) for an invalid list.
+ */
+bool img_accumulate_options(GString *options, const char *arg);
+/* options contain "help" or "?" */
+bool img_has_help_option(const char *options);
+
 /* Run fn(opaque) in a coroutine and drive the main loop until it ends */
 void img_run_co(CoroutineEntry *fn, void *opaque);
 

@@ -360,3 +360,35 @@ BlockDriverState *img_find_backing_image(BlockDriverState *bs,
     }
     return NULL;
 }
+
+bool img_accumulate_options(GString *options, const char *arg)
+{
+    size_t len = strlen(arg), i;
+
+    /* qemu-img's is_valid_option_list(): no empty item at either end */
+    for (i = len; i > 0 && arg[i - 1] == ','; i--) {
+        /* trailing commas: an even number is an escaped comma */
+    }
+    if (!arg[0] || arg[0] == ',' || (len - i) % 2) {
+        error_report("Invalid option list: %s", arg);
+        return false;
+    }
+    if (options->len) {
+        g_string_append_c(options, ',');
+    }
+    g_string_append(options, arg);
+    return true;
+}
+
+bool img_has_help_option(const char *options)
+{
+    g_auto(GStrv) items = g_strsplit(options, ",", -1);
+    int i;
+
+    for (i = 0; items[i]; i++) {
+        if (!strcmp(items[i], "help") || !strcmp(items[i], "?")) {
+            return true;
+        }
+    }
+    return false;
+}
