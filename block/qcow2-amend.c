@@ -281,7 +281,18 @@ static bool parse_amend_opts(BlockDriverState *bs, json_t *opts,
 {
     BDRVQcow2State *s = bs->opaque;
     g_autofree char *compat = NULL;
+    g_autofree char *data_file = NULL;
+    bool data_file_raw = false;
+    const char *key;
+    json_t *v;
 
+    json_object_foreach(opts, key, v) {
+        if (g_str_has_prefix(key, "encrypt.") || !strcmp(key, "encrypt")) {
+            error_setg(errp, "Can't amend encryption options - encryption "
+                       "not present");
+            return false;
+        }
+    }
     o->version = s->qcow_version;
     o->lazy = s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS;
     o->refcount_bits = s->refcount_bits;
@@ -292,7 +303,19 @@ static bool parse_amend_opts(BlockDriverState *bs, json_t *opts,
                           &o->has_backing_fmt, errp) ||
         !bdrv_opt_get_bool(opts, "lazy_refcounts", &o->lazy, NULL, errp) ||
         !bdrv_opt_get_uint(opts, "refcount_bits", &o->refcount_bits, NULL,
+                           errp) ||
+        !bdrv_opt_get_str(opts, "data_file", &data_file, NULL, errp) ||
+        !bdrv_opt_get_bool(opts, "data_file_raw", &data_file_raw, NULL,
                            errp)) {
+        return false;
+    }
+    if (data_file) {
+        error_setg(errp, "data-file can only be set for images that use an "
+                   "external data file");
+        return false;
+    }
+    if (data_file_raw) {
+        error_setg(errp, "data-file-raw cannot be set on existing images");
         return false;
     }
     if (compat) {
@@ -405,12 +428,6 @@ int coroutine_fn qcow2_co_amend(BlockDriverState *bs, json_t *opts,
         ret = -ENOTSUP;
         goto out;
     }
-    if (o.version < old_version) {
-        ret = qcow2_downgrade(bs, errp);
-        if (ret < 0) {
-            goto out;
-        }
-    }
     ret = update_header(bs, errp);
     if (ret < 0) {
         goto out;
@@ -438,6 +455,17 @@ int coroutine_fn qcow2_co_amend(BlockDriverState *bs, json_t *opts,
         } else {
             s->compatible_features &= ~QCOW2_COMPAT_LAZY_REFCOUNTS;
             s->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
+        }
+        ret = update_header(bs, errp);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+    /* downgrade last, once nothing needs version 3 any more */
+    if (o.version < old_version) {
+        ret = qcow2_downgrade(bs, errp);
+        if (ret < 0) {
+            goto out;
         }
         ret = update_header(bs, errp);
         if (ret < 0) {

@@ -662,6 +662,7 @@ static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
 } commands[] = {
+    { "amend", img_cmd_amend },
     { "check", img_cmd_check },
     { "commit", img_cmd_commit },
     { "compare", img_cmd_compare },
