@@ -663,6 +663,7 @@ static const struct {
     int (*fn)(int argc, char **argv);
 } commands[] = {
     { "amend", img_cmd_amend },
+    { "bench", img_cmd_bench },
     { "check", img_cmd_check },
     { "commit", img_cmd_commit },
     { "compare", img_cmd_compare },
