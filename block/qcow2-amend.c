@@ -83,8 +83,7 @@ static int coroutine_fn qcow2_write_header(BlockDriverState *bs,
         return ret;
     }
     off = hlen + (flen ? 8 + QEMU_ALIGN_UP(flen, 8) : 0) + exts->len + 8;
-    if (blen > QCOW_MAX_BACKING_NAME || off + blen > (uint64_t)
-        s->cluster_size) {
+    if (off + blen > (uint64_t)s->cluster_size) {
         return -ENOSPC;
     }
     q2_st32(buf + QCOW2_HDR_VERSION, s->qcow_version);
@@ -134,7 +133,8 @@ int coroutine_fn qcow2_co_change_backing_file(BlockDriverState *bs,
     if (!backing_file) {
         backing_fmt = NULL;
     }
-    if (backing_fmt && strlen(backing_fmt) >= sizeof(bs->backing_format)) {
+    if ((backing_file && strlen(backing_file) > QCOW_MAX_BACKING_NAME) ||
+        (backing_fmt && strlen(backing_fmt) >= sizeof(bs->backing_format))) {
         return -EINVAL;
     }
     qemu_co_mutex_lock(&s->lock);
