@@ -87,8 +87,8 @@ BlockBackend *img_open_opts(const char *filename, const char *fmt,
 
     if (force_share) {
         if (flags & BDRV_O_RDWR) {
-            error_report("--force-share/-U can only be used with read-only "
-                         "images");
+            error_report("Could not open '%s': force-share=on can only be "
+                         "used with read-only images", filename);
             return NULL;
         }
         flags |= BDRV_O_FORCE_SHARE;
