@@ -4,7 +4,8 @@
  *   blockd-img COMMAND [OPTIONS] ...
  *
  * Commands (same syntax, text output, JSON shapes and exit codes as
- * qemu-img 7.2): create, info, check, compare, map, convert, resize.
+ * qemu-img 7.2): create, info, check, compare, map, convert, resize,
+ * dd, commit, rebase, measure, amend, bench.
  * This file holds the entry point, create, info and resize; the other
  * commands live in tools/img-*.c (linked from libblockd.a).  Error
  * messages are single lines prefixed with "blockd-img: " where qemu-img
