@@ -1488,6 +1488,10 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_co_create_opts = qcow2_co_create_opts,
     .bdrv_co_check = qcow2_co_check,
     .bdrv_dump_info = qcow2_dump_info,
+    .bdrv_co_change_backing_file = qcow2_co_change_backing_file,
+    .bdrv_co_make_empty = qcow2_co_make_empty,
+    .bdrv_co_amend = qcow2_co_amend,
+    .bdrv_measure = qcow2_measure,
     .supported_write_flags = BDRV_REQ_WRITE_COMPRESSED,
     .supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
 };

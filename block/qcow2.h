@@ -14,6 +14,9 @@
  *   qcow2-compress.c  raw deflate of single clusters (read and write)
  *   qcow2-snapshot.c  read-only validation of the internal snapshot table
  *   qcow2-create.c    image creation and metadata preallocation
+ *   qcow2-measure.c   qemu-img measure: size of a new image
+ *   qcow2-amend.c     header rewrites: backing file change, amend
+ *                     (compat, lazy_refcounts), emptying the image
  *
  * Crash consistency (what a SIGKILL or power loss may leave behind):
  * a cluster's refcount reaches the file before any L2 entry that points at
@@ -425,6 +428,18 @@ int qcow2_decompress(void *dst, size_t dst_size, const void *src,
 /* qcow2-snapshot.c */
 int coroutine_fn qcow2_read_snapshot_table(BlockDriverState *bs,
                                            Error **errp);
+
+/* qcow2-amend.c: see the BlockDriver callbacks of the same names */
+int coroutine_fn qcow2_co_change_backing_file(BlockDriverState *bs,
+                                              const char *backing_file,
+                                              const char *backing_fmt);
+int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs);
+int coroutine_fn qcow2_co_amend(BlockDriverState *bs, json_t *opts,
+                                bool force, Error **errp);
+
+/* qcow2-measure.c: bdrv_measure (qemu-img measure) */
+int qcow2_measure(json_t *opts, BlockDriverState *in_bs,
+                  BlockMeasureInfo *info, Error **errp);
 
 /* qcow2-check.c */
 /* bdrv_co_check: see block/qcow2-check.c */

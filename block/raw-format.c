@@ -234,6 +234,41 @@ static int coroutine_fn raw_co_create_opts(BlockDriver *drv,
     return bdrv_create_file(filename, options, errp);
 }
 
+static int raw_measure(json_t *opts, BlockDriverState *in_bs,
+                       BlockMeasureInfo *info, Error **errp)
+{
+    static const char *const keys[] = {
+        "size", "preallocation", "nocow", "extent_size_hint", NULL
+    };
+    uint64_t size = 0;
+    const char *key;
+    json_t *v;
+    int64_t len;
+
+    json_object_foreach(opts, key, v) {
+        if (!g_strv_contains(keys, key)) {
+            error_setg(errp, "Invalid parameter '%s'", key);
+            return -ENOENT;
+        }
+    }
+    if (!bdrv_opt_get_size(opts, BLOCK_OPT_SIZE, &size, NULL, errp)) {
+        return -EINVAL;
+    }
+    if (in_bs) {
+        len = bdrv_getlength(in_bs);
+        if (len < 0) {
+            error_setg_errno(errp, -len, "Unable to get image size");
+            return len;
+        }
+        size = len;
+    } else {
+        size = QEMU_ALIGN_UP(size, BDRV_SECTOR_SIZE);
+    }
+    /* unallocated sectors count towards the file size of raw images */
+    info->required = info->fully_allocated = size;
+    return 0;
+}
+
 BlockDriver bdrv_raw = {
     .format_name = "raw",
     .instance_size = sizeof(BDRVRawState),
@@ -251,4 +286,5 @@ BlockDriver bdrv_raw = {
     .bdrv_co_copy_range_from = raw_co_copy_range_from,
     .bdrv_co_copy_range_to = raw_co_copy_range_to,
     .bdrv_co_create_opts = raw_co_create_opts,
+    .bdrv_measure = raw_measure,
 };

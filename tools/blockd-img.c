@@ -4,7 +4,8 @@
  *   blockd-img COMMAND [OPTIONS] ...
  *
  * Commands (same syntax, text output, JSON shapes and exit codes as
- * qemu-img 7.2): create, info, check, compare, map, convert, resize.
+ * qemu-img 7.2): create, info, check, compare, map, convert, resize,
+ * dd, commit, rebase, measure, amend, bench.
  * This file holds the entry point, create, info and resize; the other
  * commands live in tools/img-*.c (linked from libblockd.a).  Error
  * messages are single lines prefixed with the program's base name
@@ -686,12 +687,18 @@ static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
 } commands[] = {
+    { "amend", img_cmd_amend },
+    { "bench", img_cmd_bench },
     { "check", img_cmd_check },
+    { "commit", img_cmd_commit },
     { "compare", img_cmd_compare },
     { "convert", img_cmd_convert },
     { "create", img_cmd_create },
+    { "dd", img_cmd_dd },
     { "info", img_cmd_info },
     { "map", img_cmd_map },
+    { "measure", img_cmd_measure },
+    { "rebase", img_cmd_rebase },
     { "resize", img_cmd_resize },
 };
 

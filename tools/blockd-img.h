@@ -27,6 +27,13 @@ int img_cmd_compare(int argc, char **argv);
 int img_cmd_map(int argc, char **argv);
 int img_cmd_convert(int argc, char **argv);
 int img_cmd_resize(int argc, char **argv);
+int img_cmd_dd(int argc, char **argv);
+int img_cmd_commit(int argc, char **argv);
+int img_cmd_rebase(int argc, char **argv);
+int img_cmd_measure(int argc, char **argv);
+int img_cmd_amend(int argc, char **argv);
+int img_cmd_bench(int argc, char **argv);
+int img_cmd_snapshot(int argc, char **argv);
 
 /* img-common.c */
 
@@ -59,6 +66,16 @@ json_t *img_qdict_order(json_t *obj);
 /* Backing file name made absolute relative to the image like QEMU */
 char *img_full_backing_name(const char *image, const char *backing);
 
+/*
+ * The node in the backing chain of bs (not bs itself) that NAME refers
+ * to: the backing file name as written in its parent, or the same file
+ * (relative names also relative to the parent's directory).  *parent
+ * gets the node whose backing file it is.  NULL if none.
+ */
+BlockDriverState *img_find_backing_image(BlockDriverState *bs,
+                                         const char *name,
+                                         BlockDriverState **parent);
+
 /* Host bytes allocated for bs (qemu-img "disk size"), or -errno */
 int64_t img_allocated_file_size(BlockDriverState *bs);
 
@@ -72,6 +89,35 @@ bool img_parse_size(const char *arg, int64_t *size);
  */
 int img_preallocate(BlockBackend *blk, int64_t from, int64_t to,
                     const char *mode, Error **errp);
+
+/*
+ * qemu-img's cvtnum_full(): a size argument NAME in [min, max], or
+ * -errno after printing "Invalid NAME specified..."
+ */
+int64_t img_cvtnum_full(const char *name, const char *value, int64_t min,
+                        int64_t max);
+
+/* -t/-T cache mode into BDRV_O_NOCACHE/NO_FLUSH; -1 if unknown */
+int img_parse_cache(const char *mode, int *flags);
+
+/*
+ * qemu-img's progress line for -p: "    (12.34/100%)\r" whenever the
+ * percentage moved by more than min_skip since the last line (and at 0
+ * and 100); a newline at the end.  Without enabled nothing is printed.
+ * img_progress_add() advances by a delta.
+ */
+void img_progress_init(bool enabled, float min_skip);
+void img_progress_print(float percent);
+void img_progress_add(float delta);
+void img_progress_end(void);
+
+/*
+ * -o ARG: append to options (comma separated) like qemu-img's
+ * accumulate_options(); false (error printed) for an invalid list.
+ */
+bool img_accumulate_options(GString *options, const char *arg);
+/* options contain "help" or "?" */
+bool img_has_help_option(const char *options);
 
 /* Run fn(opaque) in a coroutine and drive the main loop until it ends */
 void img_run_co(CoroutineEntry *fn, void *opaque);

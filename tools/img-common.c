@@ -21,8 +21,16 @@ void img_help(void)
            "BlockD disk image utility (qemu-img compatible)\n"
            "\n"
            "Command syntax:\n"
+           "  amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options "
+           "filename\n"
+           "  bench [-c count] [-d depth] [-f fmt] "
+           "[--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] "
+           "[-o offset] [--pattern=pattern] [-q] [-s buffer_size] "
+           "[-S step_size] [-t cache] [-U] [-w] filename\n"
            "  check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] "
            "filename\n"
+           "  commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] "
+           "[-p] filename\n"
            "  compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] filename1 "
            "filename2\n"
            "  convert [-c] [-p] [-q] [-n] [-f fmt] [-O output_fmt] "
@@ -31,10 +39,16 @@ void img_help(void)
            "output_filename\n"
            "  create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
            "[-o options] filename [size]\n"
+           "  dd [-f fmt] [-O output_fmt] [-U] [bs=block_size] "
+           "[count=blocks] [skip=blocks] if=input of=output\n"
            "  info [-f fmt] [--output=ofmt] [--backing-chain] [-U] "
            "filename\n"
            "  map [-f fmt] [--output=ofmt] [--start-offset=OFFSET] "
            "[--max-length=LEN] [-U] filename\n"
+           "  measure [--output=ofmt] [-O output_fmt] [-o options] "
+           "[--size N | [-f fmt] [-l snapshot_param] [-U] filename]\n"
+           "  rebase [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] [-U] "
+           "-b backing_file [-F backing_fmt] filename\n"
            "  resize [-f fmt] [--shrink] [-q] filename [+ | -]size\n"
            "\n"
            "Supported formats: raw qcow2\n", name, name);
@@ -90,8 +104,8 @@ BlockBackend *img_open_opts(const char *filename, const char *fmt,
 
     if (force_share) {
         if (flags & BDRV_O_RDWR) {
-            error_report("--force-share/-U can only be used with read-only "
-                         "images");
+            error_report("Could not open '%s': force-share=on can only be "
+                         "used with read-only images", filename);
             return NULL;
         }
         flags |= BDRV_O_FORCE_SHARE;
@@ -287,4 +301,145 @@ int img_preallocate(BlockBackend *blk, int64_t from, int64_t to,
         return ret;
     }
     return 0;
+}
+
+int64_t img_cvtnum_full(const char *name, const char *value, int64_t min,
+                        int64_t max)
+{
+    uint64_t res;
+    int err = qemu_strtosz(value, NULL, &res);
+
+    if (err < 0 && err != -ERANGE) {
+        error_report("Invalid %s specified. You may use k, M, G, T, P or E "
+                     "suffixes for", name);
+        error_report("kilobytes, megabytes, gigabytes, terabytes, petabytes "
+                     "and exabytes.");
+        return err;
+    }
+    if (err == -ERANGE || res > (uint64_t)max || res < (uint64_t)min) {
+        error_report("Invalid %s specified. Must be between %" PRId64
+                     " and %" PRId64 ".", name, min, max);
+        return -ERANGE;
+    }
+    return res;
+}
+
+int img_parse_cache(const char *mode, int *flags)
+{
+    *flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
+    if (!strcmp(mode, "none") || !strcmp(mode, "off") ||
+        !strcmp(mode, "directsync")) {
+        *flags |= BDRV_O_NOCACHE;
+    } else if (!strcmp(mode, "unsafe")) {
+        *flags |= BDRV_O_NO_FLUSH;
+    } else if (strcmp(mode, "writeback") && strcmp(mode, "writethrough")) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- progress (-p), as QEMU's qemu-progress.c prints it ---- */
+
+static struct {
+    bool enabled;
+    float min_skip;
+    float current;
+    float last_print;
+} img_progress;
+
+void img_progress_init(bool enabled, float min_skip)
+{
+    img_progress.enabled = enabled;
+    img_progress.min_skip = min_skip;
+    img_progress.current = 0;
+    img_progress.last_print = 0;
+}
+
+void img_progress_print(float percent)
+{
+    float cur = MIN(percent, 100);
+
+    img_progress.current = cur;
+    if (cur > img_progress.last_print + img_progress.min_skip ||
+        cur < img_progress.last_print - img_progress.min_skip ||
+        cur == 0 || cur == 100) {
+        img_progress.last_print = cur;
+        if (img_progress.enabled) {
+            printf("    (%3.2f/100%%)\r", cur);
+            fflush(stdout);
+        }
+    }
+}
+
+void img_progress_add(float delta)
+{
+    img_progress_print(img_progress.current + delta);
+}
+
+void img_progress_end(void)
+{
+    if (img_progress.enabled) {
+        printf("\n");
+    }
+}
+
+/* ---- backing chains ---- */
+
+static bool same_file(const char *a, const char *b)
+{
+    g_autofree char *ra = realpath(a, NULL);
+    g_autofree char *rb = realpath(b, NULL);
+
+    return ra && rb && !strcmp(ra, rb);
+}
+
+BlockDriverState *img_find_backing_image(BlockDriverState *bs,
+                                         const char *name,
+                                         BlockDriverState **parent)
+{
+    for (; bdrv_backing_bs(bs); bs = bdrv_backing_bs(bs)) {
+        BlockDriverState *b = bdrv_backing_bs(bs);
+        g_autofree char *rel = img_full_backing_name(bdrv_get_filename(bs),
+                                                     name);
+
+        if (!strcmp(name, bs->backing_file) ||
+            same_file(name, bdrv_get_filename(b)) ||
+            same_file(rel, bdrv_get_filename(b))) {
+            *parent = bs;
+            return b;
+        }
+    }
+    return NULL;
+}
+
+bool img_accumulate_options(GString *options, const char *arg)
+{
+    size_t len = strlen(arg), i;
+
+    /* qemu-img's is_valid_option_list(): no empty item at either end */
+    for (i = len; i > 0 && arg[i - 1] == ','; i--) {
+        /* trailing commas: an even number is an escaped comma */
+    }
+    if (!arg[0] || arg[0] == ',' || (len - i) % 2) {
+        error_report("Invalid option list: %s", arg);
+        return false;
+    }
+    if (options->len) {
+        g_string_append_c(options, ',');
+    }
+    g_string_append(options, arg);
+    return true;
+}
+
+bool img_has_help_option(const char *options)
+{
+    g_auto(GStrv) items = g_strsplit(options, ",", -1);
+    int i;
+
+    for (i = 0; items[i]; i++) {
+        if (!strcmp(items[i], "help") || !strcmp(items[i], "?")) {
+            return true;
+        }
+    }
+    return false;
 }

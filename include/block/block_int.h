@@ -142,6 +142,14 @@ typedef struct BdrvCheckResult {
     int64_t compressed_clusters;
 } BdrvCheckResult;
 
+/* QEMU's BlockMeasureInfo: what an image of this format would take */
+typedef struct BlockMeasureInfo {
+    uint64_t required;          /* bytes for the data and metadata */
+    uint64_t fully_allocated;   /* bytes if every cluster is allocated */
+    bool has_bitmaps;
+    uint64_t bitmaps;           /* persistent bitmaps (qcow2 v3) */
+} BlockMeasureInfo;
+
 /* ---- the driver table ---- */
 struct BlockDriver {
     const char *format_name;
@@ -247,6 +255,31 @@ struct BlockDriver {
     int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,
                                       BdrvCheckResult *result,
                                       BdrvCheckMode fix);
+
+    /*
+     * Image tools (blockd-img rebase, commit, amend); -ENOTSUP when not
+     * set.  change_backing_file: write the backing file name and format
+     * (NULL or "": none) into the image header and bs->backing_file /
+     * backing_format; the graph is left alone.  make_empty: every
+     * cluster unallocated, so reads go to the backing file.  amend:
+     * change format options (keyval strings or typed JSON, consumed; an
+     * unknown key is an error) on a read-write node.  The callers run
+     * them in coroutine context on a node nobody else uses.
+     */
+    /*
+     * qemu-img measure: the size of a new image with the creation options
+     * opts (consumed; "size" when in_bs is NULL), holding the data of
+     * in_bs (may be NULL; read-only).  Not in coroutine context.
+     * -ENOENT: an option the format does not know.
+     */
+    int (*bdrv_measure)(json_t *opts, BlockDriverState *in_bs,
+                        BlockMeasureInfo *info, Error **errp);
+    int coroutine_fn (*bdrv_co_change_backing_file)(BlockDriverState *bs,
+                                                    const char *backing_file,
+                                                    const char *backing_fmt);
+    int coroutine_fn (*bdrv_co_make_empty)(BlockDriverState *bs);
+    int coroutine_fn (*bdrv_co_amend)(BlockDriverState *bs, json_t *opts,
+                                      bool force, Error **errp);
 
     /* permissions; see the file comment */
     void (*bdrv_child_perm)(BlockDriverState *bs, BdrvChild *c,
