@@ -292,7 +292,8 @@ static int coroutine_fn create_refblock(BlockDriverState *bs,
 
     if (off == 0 || off > L2E_OFFSET_MASK) {
         return off ? -EFBIG :
-            qcow2_signal_corruption(bs, "Refcount block 0 is missing");
+            qcow2_signal_corruption(bs, "Preventing invalid allocation of "
+                                    "refcount block at offset 0");
     }
     BLKDBG_EVENT(bs->file, BLKDBG_REFBLOCK_ALLOC);
     ret = qcow2_cache_get_empty(bs, s->refcount_block_cache, off, &block);
