@@ -257,6 +257,11 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size)
     if (new_offset < 0) {
         return new_offset;
     }
+    if (new_offset == 0) {
+        return qcow2_signal_corruption(bs, "Preventing invalid write on "
+                                       "metadata (overlaps with "
+                                       "qcow2_header)");
+    }
     /* the new table's refcount before the header points at it */
     ret = qcow2_cache_flush(bs, s->refcount_block_cache);
     if (ret < 0) {
@@ -391,6 +396,11 @@ int coroutine_fn qcow2_get_l2_for_write(BlockDriverState *bs,
     new_l2 = qcow2_alloc_clusters(bs, 1);
     if (new_l2 < 0) {
         return new_l2;
+    }
+    if (new_l2 == 0) {
+        /* cluster 0 (the header) looked free: the refcounts are damaged */
+        return qcow2_signal_corruption(bs, "Preventing invalid allocation of "
+                                       "L2 table at offset 0");
     }
     ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
                                      s->refcount_block_cache);

@@ -976,6 +976,12 @@ static int coroutine_fn write_allocate(BlockDriverState *bs, uint64_t offset,
     if (host < 0) {
         return host;
     }
+    if (host == 0) {
+        /* the header's refcount is gone: the refcounts are damaged */
+        return qcow2_signal_corruption(bs, "Preventing invalid write on "
+                                       "metadata (overlaps with "
+                                       "qcow2_header)");
+    }
     qemu_iovec_init(&wq, qiov->niov + 2);
     if (head) {
         head_buf = qemu_try_blockalign(bs->file->bs, head);
@@ -1112,6 +1118,11 @@ static int coroutine_fn write_compressed_cluster(BlockDriverState *bs,
     coff = qcow2_alloc_bytes(bs, out_len);
     if (coff < 0) {
         ret = coff;
+        goto out_put;
+    }
+    if (coff < s->cluster_size) {
+        ret = qcow2_signal_corruption(bs, "Preventing invalid allocation of "
+                                      "compressed cluster at offset 0");
         goto out_put;
     }
     BLKDBG_EVENT(bs->file, BLKDBG_WRITE_COMPRESSED);
