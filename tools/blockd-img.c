@@ -146,6 +146,7 @@ int img_cmd_create(int argc, char **argv)
 {
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
+        IMG_COMMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = "raw", *backing = NULL, *backing_fmt = NULL;
@@ -189,6 +190,11 @@ int img_cmd_create(int argc, char **argv)
             break;
         case 'u':
             unsafe = true;
+            break;
+        case IMG_OPT_OBJECT:
+            if (!img_common_option(c, optarg)) {
+                return 1;
+            }
             break;
         default:
             return img_bad_option(c, argv);
@@ -359,7 +365,10 @@ static json_t *collect_info(const char *filename, const char *fmt,
     }
     info = json_object();
     json_object_set_new(info, "virtual-size", json_integer(size));
-    json_object_set_new(info, "filename", json_string(filename));
+    /* an option string names no file: show the node's, as qemu-img */
+    json_object_set_new(info, "filename",
+                        json_string(img_image_opts ? bdrv_get_filename(bs)
+                                                   : filename));
     if (bs->drv == &bdrv_qcow2 && bdrv_get_info(bs, &bdi) == 0 &&
         bdi.cluster_size > 0) {
         json_object_set_new(info, "cluster-size",
@@ -477,6 +486,7 @@ int img_cmd_info(int argc, char **argv)
         { "output", required_argument, NULL, 'O' },
         { "backing-chain", no_argument, NULL, 'B' },
         { "force-share", no_argument, NULL, 'U' },
+        IMG_COMMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     ImgOutputFormat ofmt = IMG_OFORMAT_HUMAN;
@@ -510,6 +520,12 @@ int img_cmd_info(int argc, char **argv)
             break;
         case 'U':
             force_share = true;
+            break;
+        case IMG_OPT_OBJECT:
+        case IMG_OPT_IMAGE_OPTS:
+            if (!img_common_option(c, optarg)) {
+                return 1;
+            }
             break;
         default:
             return img_bad_option(c, argv);
@@ -566,6 +582,7 @@ int img_cmd_resize(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "shrink", no_argument, NULL, 'S' },
         { "preallocation", required_argument, NULL, 'P' },
+        IMG_COMMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     static const char *const prealloc_modes[] = {
@@ -608,6 +625,12 @@ int img_cmd_resize(int argc, char **argv)
                 return 1;
             }
             prealloc = optarg;
+            break;
+        case IMG_OPT_OBJECT:
+        case IMG_OPT_IMAGE_OPTS:
+            if (!img_common_option(c, optarg)) {
+                return 1;
+            }
             break;
         default:
             return img_bad_option(c, argv);
