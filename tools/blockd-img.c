@@ -229,8 +229,8 @@ int img_cmd_create(int argc, char **argv)
             uint64_t sz;
 
             if (qemu_strtosz(json_string_value(v), NULL, &sz) < 0) {
-                error_report("Parameter '%s' expects a non-negative number "
-                             "below 2^64", key);
+                error_report("%s: Parameter '%s' expects a non-negative "
+                             "number below 2^64", filename, key);
                 fprintf(stderr, "Optional suffix k, M, G, T, P or E means "
                         "kilo-, mega-, giga-, tera-, peta-\nand exabytes, "
                         "respectively.\n");
@@ -251,6 +251,11 @@ int img_cmd_create(int argc, char **argv)
     if (optind < argc) {
         int64_t size;
 
+        if (json_object_get(opts, BLOCK_OPT_SIZE)) {
+            error_report("%s: The image size must be specified only once",
+                         filename);
+            return 1;
+        }
         if (!img_parse_size(argv[optind], &size)) {
             error_report("Invalid image size specified. You may use k, M, "
                          "G, T, P or E suffixes for");
