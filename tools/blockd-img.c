@@ -157,6 +157,7 @@ int img_cmd_create(int argc, char **argv)
     Error *err = NULL;
     BlockDriver *drv;
     const char *key;
+    uint64_t rounded;
     json_t *v;
     int c, ret;
 
@@ -309,6 +310,13 @@ int img_cmd_create(int argc, char **argv)
     if (!quiet) {
         print_formatting(filename, fmt, opts);
         fflush(stdout);
+    }
+    /* images are whole sectors: qemu-img's create drivers round up */
+    if (qemu_strtosz(json_string_value(json_object_get(opts, BLOCK_OPT_SIZE)),
+                     NULL, &rounded) == 0) {
+        json_object_set_new(opts, BLOCK_OPT_SIZE,
+                            json_sprintf("%" PRIu64, (uint64_t)
+                                         ROUND_UP(rounded, BDRV_SECTOR_SIZE)));
     }
     ret = bdrv_create(drv, filename, opts, &err);
     if (ret < 0) {
