@@ -58,7 +58,9 @@ BlockBackend *blk_new_open(const char *filename, const char *format,
     if (flags & BDRV_O_NO_SHARE) {
         shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
     }
-    if (filename || format) {
+    if (filename || format || !json_object_get(options, "driver") ||
+        json_is_object(json_object_get(options, "file"))) {
+        /* probes the format, and file.driver, where they are missing */
         bs = bdrv_open_file(filename, format, options, flags, errp);
     } else {
         bs = bdrv_open_flags(options, flags, errp);

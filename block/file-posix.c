@@ -966,8 +966,6 @@ static int coroutine_fn raw_co_create_opts(BlockDriver *drv,
         error_setg(errp, "Invalid preallocation mode: '%s'", prealloc);
         return -EINVAL;
     }
-    /* image files are whole sectors (QEMU rounds up here too) */
-    size = ROUND_UP(size, BDRV_SECTOR_SIZE);
     fd = open(filename, O_RDWR | O_CREAT | O_CLOEXEC | O_TRUNC, 0644);
     if (fd < 0) {
         ret = -errno;

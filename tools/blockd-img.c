@@ -147,6 +147,7 @@ int img_cmd_create(int argc, char **argv)
 {
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
+        IMG_COMMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = "raw", *backing = NULL, *backing_fmt = NULL;
@@ -157,6 +158,7 @@ int img_cmd_create(int argc, char **argv)
     Error *err = NULL;
     BlockDriver *drv;
     const char *key;
+    uint64_t rounded;
     json_t *v;
     int c, ret;
 
@@ -191,6 +193,11 @@ int img_cmd_create(int argc, char **argv)
         case 'u':
             unsafe = true;
             break;
+        case IMG_OPT_OBJECT:
+            if (!img_common_option(c, optarg)) {
+                return 1;
+            }
+            break;
         default:
             return img_bad_option(c, argv);
         }
@@ -224,8 +231,8 @@ int img_cmd_create(int argc, char **argv)
             uint64_t sz;
 
             if (qemu_strtosz(json_string_value(v), NULL, &sz) < 0) {
-                error_report("Parameter '%s' expects a non-negative number "
-                             "below 2^64", key);
+                error_report("%s: Parameter '%s' expects a non-negative "
+                             "number below 2^64", filename, key);
                 fprintf(stderr, "Optional suffix k, M, G, T, P or E means "
                         "kilo-, mega-, giga-, tera-, peta-\nand exabytes, "
                         "respectively.\n");
@@ -246,6 +253,11 @@ int img_cmd_create(int argc, char **argv)
     if (optind < argc) {
         int64_t size;
 
+        if (json_object_get(opts, BLOCK_OPT_SIZE)) {
+            error_report("%s: The image size must be specified only once",
+                         filename);
+            return 1;
+        }
         if (!img_parse_size(argv[optind], &size)) {
             error_report("Invalid image size specified. You may use k, M, "
                          "G, T, P or E suffixes for");
@@ -299,6 +311,13 @@ int img_cmd_create(int argc, char **argv)
     if (!quiet) {
         print_formatting(filename, fmt, opts);
         fflush(stdout);
+    }
+    /* images are whole sectors: qemu-img's create drivers round up */
+    if (qemu_strtosz(json_string_value(json_object_get(opts, BLOCK_OPT_SIZE)),
+                     NULL, &rounded) == 0) {
+        json_object_set_new(opts, BLOCK_OPT_SIZE,
+                            json_sprintf("%" PRIu64, (uint64_t)
+                                         ROUND_UP(rounded, BDRV_SECTOR_SIZE)));
     }
     ret = bdrv_create(drv, filename, opts, &err);
     if (ret < 0) {
@@ -360,7 +379,10 @@ static json_t *collect_info(const char *filename, const char *fmt,
     }
     info = json_object();
     json_object_set_new(info, "virtual-size", json_integer(size));
-    json_object_set_new(info, "filename", json_string(filename));
+    /* an option string names no file: show the node's, as qemu-img */
+    json_object_set_new(info, "filename",
+                        json_string(img_image_opts ? bdrv_get_filename(bs)
+                                                   : filename));
     if (bs->drv == &bdrv_qcow2 && bdrv_get_info(bs, &bdi) == 0 &&
         bdi.cluster_size > 0) {
         json_object_set_new(info, "cluster-size",
@@ -478,6 +500,7 @@ int img_cmd_info(int argc, char **argv)
         { "output", required_argument, NULL, 'O' },
         { "backing-chain", no_argument, NULL, 'B' },
         { "force-share", no_argument, NULL, 'U' },
+        IMG_COMMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     ImgOutputFormat ofmt = IMG_OFORMAT_HUMAN;
@@ -511,6 +534,12 @@ int img_cmd_info(int argc, char **argv)
             break;
         case 'U':
             force_share = true;
+            break;
+        case IMG_OPT_OBJECT:
+        case IMG_OPT_IMAGE_OPTS:
+            if (!img_common_option(c, optarg)) {
+                return 1;
+            }
             break;
         default:
             return img_bad_option(c, argv);
@@ -567,6 +596,7 @@ int img_cmd_resize(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "shrink", no_argument, NULL, 'S' },
         { "preallocation", required_argument, NULL, 'P' },
+        IMG_COMMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     static const char *const prealloc_modes[] = {
@@ -609,6 +639,12 @@ int img_cmd_resize(int argc, char **argv)
                 return 1;
             }
             prealloc = optarg;
+            break;
+        case IMG_OPT_OBJECT:
+        case IMG_OPT_IMAGE_OPTS:
+            if (!img_common_option(c, optarg)) {
+                return 1;
+            }
             break;
         default:
             return img_bad_option(c, argv);

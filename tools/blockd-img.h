@@ -37,6 +37,23 @@ int img_cmd_snapshot(int argc, char **argv);
 
 /* img-common.c */
 
+/*
+ * --object and --image-opts, which the subcommands accept as qemu-img's
+ * do: add IMG_COMMON_LONG_OPTIONS to the long options and pass
+ * IMG_OPT_OBJECT / IMG_OPT_IMAGE_OPTS to img_common_option().
+ */
+enum {
+    IMG_OPT_OBJECT = 0x100,
+    IMG_OPT_IMAGE_OPTS,
+};
+#define IMG_COMMON_LONG_OPTIONS \
+    { "object", required_argument, NULL, IMG_OPT_OBJECT }, \
+    { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS }
+/* false (error printed) for a bad --object */
+bool img_common_option(int c, const char *arg);
+/* --image-opts was given: img_open() takes option strings, not names */
+extern bool img_image_opts;
+
 /* The usage text (`blockd-img --help`, or any subcommand's -h) */
 void img_help(void);
 

@@ -23,6 +23,7 @@
 #include "block/qemu-io.h"
 #include "qemu/keyval.h"
 #include "qemu/trace.h"
+#include "qemu/user-object.h"
 #include <getopt.h>
 
 static BlockBackend *qemuio_blk;
@@ -108,37 +109,6 @@ static int parse_discard(const char *mode, int *flags)
         return -1;
     }
     return 0;
-}
-
-/*
- * --object: blockd has no object model; the only objects qemu-io users
- * pass are secrets (for encrypted images, which blockd does not open).
- * Check the definition as QEMU would and otherwise ignore it.
- */
-static bool parse_object(const char *def, Error **errp)
-{
-    static const char *const known[] = { "secret", "secret_keyring", NULL };
-    g_autoptr(json_t) obj = keyval_parse(def, "qom-type", NULL, errp);
-    const char *type;
-
-    if (!obj) {
-        return false;
-    }
-    type = json_string_value(json_object_get(obj, "qom-type"));
-    if (!type) {
-        error_setg(errp, "Parameter 'qom-type' is missing");
-        return false;
-    }
-    if (!g_strv_contains(known, type)) {
-        error_setg(errp, "Parameter 'qom-type' does not accept value '%s'",
-                   type);
-        return false;
-    }
-    if (!json_object_get(obj, "id")) {
-        error_setg(errp, "Parameter 'id' is missing");
-        return false;
-    }
-    return true;
 }
 
 /*
@@ -569,7 +539,7 @@ int main(int argc, char **argv)
             force_share = true;
             break;
         case OPTION_OBJECT:
-            if (!parse_object(optarg, &err)) {
+            if (!user_object_check_cmdline(optarg, &err)) {
                 error_report_err(err);
                 return 1;
             }

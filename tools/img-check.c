@@ -126,6 +126,7 @@ int img_cmd_check(int argc, char **argv)
         { "repair", required_argument, NULL, 'r' },
         { "output", required_argument, NULL, 'O' },
         { "force-share", no_argument, NULL, 'U' },
+        IMG_COMMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     ImgOutputFormat ofmt = IMG_OFORMAT_HUMAN;
@@ -170,6 +171,12 @@ int img_cmd_check(int argc, char **argv)
             break;
         case 'U':
             force_share = true;
+            break;
+        case IMG_OPT_OBJECT:
+        case IMG_OPT_IMAGE_OPTS:
+            if (!img_common_option(c, optarg)) {
+                return 1;
+            }
             break;
         default:
             return img_bad_option(c, argv);

@@ -10,7 +10,24 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
+#include "qemu/keyval.h"
+#include "qemu/user-object.h"
 #include "tools/blockd-img.h"
+
+bool img_image_opts;
+
+bool img_common_option(int c, const char *arg)
+{
+    Error *err = NULL;
+
+    if (c == IMG_OPT_IMAGE_OPTS) {
+        img_image_opts = true;
+    } else if (!user_object_check_cmdline(arg, &err)) {
+        error_report_err(err);
+        return false;
+    }
+    return true;
+}
 
 void img_help(void)
 {
@@ -112,7 +129,25 @@ BlockBackend *img_open_opts(const char *filename, const char *fmt,
     } else {
         flags |= BDRV_O_NO_SHARE;
     }
-    blk = blk_new_open(filename, fmt, opts, flags, &err);
+    if (img_image_opts) {
+        g_autoptr(json_t) iopts = NULL;
+
+        if (fmt) {
+            error_report("--image-opts and --format are mutually exclusive");
+            return NULL;
+        }
+        iopts = keyval_or_json_parse(filename, NULL, &err);
+        if (iopts && opts && !keyval_merge(iopts, opts, &err)) {
+            g_clear_pointer(&iopts, json_decref);
+        }
+        if (!iopts) {
+            error_report_err(err);
+            return NULL;
+        }
+        blk = blk_new_open(NULL, NULL, iopts, flags, &err);
+    } else {
+        blk = blk_new_open(filename, fmt, opts, flags, &err);
+    }
     if (!blk) {
         error_report("Could not open '%s': %s", filename,
                      error_get_pretty(err));

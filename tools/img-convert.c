@@ -459,6 +459,7 @@ int img_cmd_convert(int argc, char **argv)
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "force-share", no_argument, NULL, 'U' },
+        IMG_COMMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = NULL, *ofmt = "raw", *backing = NULL;
@@ -544,6 +545,11 @@ int img_cmd_convert(int argc, char **argv)
             break;
         case 'U':
             force_share = true;
+            break;
+        case IMG_OPT_OBJECT:
+            if (!img_common_option(c, optarg)) {
+                return 1;
+            }
             break;
         default:
             return img_bad_option(c, argv);

@@ -141,6 +141,7 @@ int img_cmd_map(int argc, char **argv)
         { "start-offset", required_argument, NULL, 's' },
         { "max-length", required_argument, NULL, 'l' },
         { "force-share", no_argument, NULL, 'U' },
+        IMG_COMMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     ImgOutputFormat ofmt = IMG_OFORMAT_HUMAN;
@@ -179,6 +180,12 @@ int img_cmd_map(int argc, char **argv)
             break;
         case 'U':
             force_share = true;
+            break;
+        case IMG_OPT_OBJECT:
+        case IMG_OPT_IMAGE_OPTS:
+            if (!img_common_option(c, optarg)) {
+                return 1;
+            }
             break;
         default:
             return img_bad_option(c, argv);
@@ -425,6 +432,7 @@ int img_cmd_compare(int argc, char **argv)
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "force-share", no_argument, NULL, 'U' },
+        IMG_COMMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     const char *fmt1 = NULL, *fmt2 = NULL;
@@ -455,6 +463,12 @@ int img_cmd_compare(int argc, char **argv)
             break;
         case 'U':
             force_share = true;
+            break;
+        case IMG_OPT_OBJECT:
+        case IMG_OPT_IMAGE_OPTS:
+            if (!img_common_option(c, optarg)) {
+                return 1;
+            }
             break;
         default:
             return img_bad_option(c, argv);
