@@ -329,6 +329,18 @@ static bool check_sector_aligned(int64_t offset, int64_t count)
     return true;
 }
 
+/* read: the disk, or with -b the VM state area */
+static int qio_read(BlockBackend *blk, int64_t offset, int64_t count,
+                    uint8_t *buf, bool vmstate)
+{
+    if (vmstate) {
+        QEMUIOVector qiov = QEMU_IOVEC_INIT_BUF(qiov, buf, count);
+
+        return blk_rw_vmstate(blk, &qiov, offset, true);
+    }
+    return blk_pread(blk, offset, count, buf, 0);
+}
+
 static int read_f(BlockBackend *blk, int argc, char **argv)
 {
     bool cflag = false, qflag = false, vflag = false, pflag = false;
@@ -399,16 +411,12 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
         qio_printf("pattern verification range exceeds end of read data\n");
         return -EINVAL;
     }
-    if (bflag) {
-        if (!check_sector_aligned(offset, count)) {
-            return -EINVAL;
-        }
-        qio_printf("vmstate is not supported by blockd\n");
-        return -ENOTSUP;
+    if (bflag && !check_sector_aligned(offset, count)) {
+        return -EINVAL;
     }
     buf = qio_alloc(blk, count, 0xab);
     t0 = qio_now_ns();
-    ret = blk_pread(blk, offset, count, buf, 0);
+    ret = qio_read(blk, offset, count, buf, bflag);
     t0 = qio_now_ns() - t0;
     if (ret < 0) {
         qio_printf("read failed: %s\n", strerror(-ret));
@@ -586,10 +594,6 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
     if ((bflag || compress) && !check_sector_aligned(offset, count)) {
         return -EINVAL;
     }
-    if (bflag) {
-        qio_printf("vmstate is not supported by blockd\n");
-        return -ENOTSUP;
-    }
     if (!zflag) {
         buf = sflag ? alloc_from_file(blk, count, file_name)
                     : qio_alloc(blk, count, pattern);
@@ -603,6 +607,11 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
     t0 = qio_now_ns();
     if (zflag) {
         ret = blk_pwrite_zeroes(blk, offset, count, flags);
+    } else if (bflag) {
+        /* the VM state area (qcow2: behind the disk), as qemu-io -b */
+        QEMUIOVector qiov = QEMU_IOVEC_INIT_BUF(qiov, buf, count);
+
+        ret = blk_rw_vmstate(blk, &qiov, offset, false);
     } else {
         ret = blk_pwrite(blk, offset, count, buf, flags);
     }
