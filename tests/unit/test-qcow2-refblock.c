@@ -34,18 +34,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    GDir *d = g_dir_open(tmpdir, 0, NULL);
-    const char *name;
-
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(tmpdir, name, NULL);
-
-        unlink(p);
-    }
-    if (d) {
-        g_dir_close(d);
-    }
-    rmdir(tmpdir);
+    test_rm_dir(tmpdir);
     g_free(tmpdir);
     ck_assert_ptr_null(bdrv_next_node(NULL));
 }

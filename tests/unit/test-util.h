@@ -80,6 +80,23 @@ static inline void test_assert_err(Error **err, const char *msg)
 }
 
 /* Run the main loop until nothing is left to do. */
+/* Remove a test's flat scratch directory: its files, then itself */
+static inline void test_rm_dir(const char *dir)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *p = g_build_filename(dir, name, NULL);
+
+        unlink(p);
+    }
+    if (d) {
+        g_dir_close(d);
+    }
+    rmdir(dir);
+}
+
 static inline void test_drain_loop(void)
 {
     while (aio_poll(qemu_get_aio_context(), false)) {
