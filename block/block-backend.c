@@ -278,10 +278,12 @@ void blk_set_allow_write_beyond_eof(BlockBackend *blk, bool allow)
  * blk_check_byte_request): nothing written through a BlockBackend may
  * land beyond the end of the disk, where a format would silently drop it
  * or a protocol would grow.  Only image creation, which writes a new
- * file's metadata, asks for allow_write_beyond_eof.
+ * file's metadata, asks for allow_write_beyond_eof.  Reads may cover the
+ * partial last sector of a file whose length is not a multiple of 512
+ * (QEMU counts lengths in sectors): the block layer reads zeroes past EOF.
  */
 static int blk_check_byte_request(BlockBackend *blk, int64_t offset,
-                                  int64_t bytes)
+                                  int64_t bytes, bool write)
 {
     int64_t len;
 
@@ -293,6 +295,9 @@ static int blk_check_byte_request(BlockBackend *blk, int64_t offset,
         if (len < 0) {
             return len;
         }
+        if (!write) {
+            len = QEMU_ALIGN_UP(len, BDRV_SECTOR_SIZE);
+        }
         if (offset > len || len - offset < bytes) {
             return -EIO;
         }
@@ -302,21 +307,22 @@ static int blk_check_byte_request(BlockBackend *blk, int64_t offset,
 
 /* What every byte-range request waits for and checks before it is issued */
 static int coroutine_fn blk_co_request_begin(BlockBackend *blk,
-                                             int64_t offset, int64_t bytes)
+                                             int64_t offset, int64_t bytes,
+                                             bool write)
 {
     int ret = blk_wait_while_drained(blk);
 
     if (ret < 0) {
         return ret;
     }
-    return blk_check_byte_request(blk, offset, bytes);
+    return blk_check_byte_request(blk, offset, bytes, write);
 }
 
 int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
                                int64_t bytes, QEMUIOVector *qiov,
                                BdrvRequestFlags flags)
 {
-    int ret = blk_co_request_begin(blk, offset, bytes);
+    int ret = blk_co_request_begin(blk, offset, bytes, false);
 
     if (ret < 0) {
         return ret;
@@ -328,7 +334,7 @@ int coroutine_fn blk_co_pwritev(BlockBackend *blk, int64_t offset,
                                 int64_t bytes, QEMUIOVector *qiov,
                                 BdrvRequestFlags flags)
 {
-    int ret = blk_co_request_begin(blk, offset, bytes);
+    int ret = blk_co_request_begin(blk, offset, bytes, true);
 
     if (ret < 0) {
         return ret;
@@ -368,7 +374,7 @@ int coroutine_fn blk_co_pwrite_zeroes(BlockBackend *blk, int64_t offset,
 int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
                                  int64_t bytes)
 {
-    int ret = blk_co_request_begin(blk, offset, bytes);
+    int ret = blk_co_request_begin(blk, offset, bytes, true);
 
     if (ret < 0) {
         return ret;
@@ -419,10 +425,10 @@ int coroutine_fn blk_co_copy_range(BlockBackend *blk_in, int64_t off_in,
                                    int64_t bytes, BdrvRequestFlags read_flags,
                                    BdrvRequestFlags write_flags)
 {
-    int ret = blk_co_request_begin(blk_in, off_in, bytes);
+    int ret = blk_co_request_begin(blk_in, off_in, bytes, false);
 
     if (ret == 0) {
-        ret = blk_co_request_begin(blk_out, off_out, bytes);
+        ret = blk_co_request_begin(blk_out, off_out, bytes, true);
     }
     if (ret < 0) {
         return ret;

@@ -12,6 +12,7 @@
 #include "block/block_int.h"
 #include "block/block-backend.h"
 #include "block/qcow2.h"
+#include "qemu/cutils.h"
 #include "test-util.h"
 #include <check.h>
 
@@ -114,6 +115,30 @@ START_TEST(test_raw_write_beyond_eof)
     check_bounds(blk, IMG_SIZE);
     blk_unref(blk);
     ck_assert_int_eq(file_size(img), IMG_SIZE);
+}
+END_TEST
+
+/*
+ * A file whose length is not a multiple of 512 (QEMU's iotest 101): its
+ * partial last sector reads, zeroes past EOF, as QEMU counts lengths in
+ * sectors; nothing may be written past the end of it.
+ */
+START_TEST(test_raw_partial_sector)
+{
+    g_autofree char *img = tpath("s.raw");
+    uint8_t buf[1024];
+    BlockBackend *blk;
+
+    create_raw(img, 320);
+    blk = open_blk(img, "raw", BDRV_O_RDWR);
+    memset(buf, 0xff, sizeof(buf));
+    ck_assert_int_eq(blk_pread(blk, 0, 512, buf, 0), 0);
+    ck_assert(buffer_is_zero(buf, 512));
+    ck_assert_int_eq(blk_pread(blk, 0, 1024, buf, 0), -EIO);
+    ck_assert_int_eq(blk_pwrite(blk, 0, 512, buf, 0), -EIO);
+    ck_assert_int_eq(blk_pwrite(blk, 0, 320, buf, 0), 0);
+    blk_unref(blk);
+    ck_assert_int_eq(file_size(img), 320);
 }
 END_TEST
 
@@ -276,6 +301,7 @@ static Suite *integrity_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_raw_write_beyond_eof);
+    tcase_add_test(tc, test_raw_partial_sector);
     tcase_add_test(tc, test_qcow2_write_beyond_eof);
     tcase_add_test(tc, test_bdrv_write_beyond_eof);
     tcase_add_test(tc, test_close_completes_aio);
