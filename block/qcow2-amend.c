@@ -105,9 +105,13 @@ static int coroutine_fn qcow2_write_header(BlockDriverState *bs,
         memcpy(buf + off + 8, backing_fmt, flen);
         off += 8 + QEMU_ALIGN_UP(flen, 8);
     }
-    memcpy(buf + off, exts->data, exts->len);
+    if (exts->len) {
+        memcpy(buf + off, exts->data, exts->len);
+    }
     off += exts->len + 8;
-    memcpy(buf + off, backing_file, blen);
+    if (blen) {
+        memcpy(buf + off, backing_file, blen);
+    }
 
     ret = bdrv_co_pwrite(bs->file, 0, s->cluster_size, buf, 0);
     if (ret == 0) {
