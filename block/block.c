@@ -30,6 +30,7 @@
 #include "qemu/cutils.h"
 #include "qemu/memalign.h"
 #include "qemu/trace.h"
+#include "monitor/json-stream.h"
 
 static GQueue all_bdrv_states = G_QUEUE_INIT;
 static GSList *bdrv_drivers;
@@ -1135,13 +1136,15 @@ static bool bdrv_unflatten_opts(json_t *obj, Error **errp)
 static json_t *bdrv_parse_json_filename(const char *filename,
                                         json_t *options, Error **errp)
 {
-    json_error_t jerr;
-    json_t *obj = json_loads(filename + strlen("json:"), 0, &jerr);
+    Error *local_err = NULL;
+    /* QEMU's JSON syntax: single-quoted strings are accepted too */
+    json_t *obj = json_parse_string(filename + strlen("json:"), &local_err);
     const char *key;
     json_t *v;
 
     if (!obj) {
-        error_setg(errp, "Could not parse the JSON options: %s", jerr.text);
+        error_propagate_prepend(errp, local_err,
+                                "Could not parse the JSON options: ");
         return NULL;
     }
     if (!json_is_object(obj)) {

@@ -975,6 +975,18 @@ static int coroutine_fn raw_co_create_opts(BlockDriver *drv,
     if (ftruncate(fd, size) < 0) {
         ret = -errno;
         error_setg_errno(errp, -ret, "Could not resize file");
+    } else if ((!prealloc || !strcmp(prealloc, "off")) && size) {
+        /*
+         * As QEMU (allocate_first_block): the first block of a new sparse
+         * file is allocated, so that alignment probing of O_DIRECT opens
+         * finds data; `map` shows it as data.  Failures are ignored.
+         */
+        static const uint8_t zeroes[4096];
+        size_t n = size < sizeof(zeroes) ? BDRV_SECTOR_SIZE : sizeof(zeroes);
+
+        if (pwrite(fd, zeroes, MIN(n, size), 0) < 0) {
+            /* only an optimisation */
+        }
     } else if (prealloc && size &&
                (!strcmp(prealloc, "falloc") || !strcmp(prealloc, "full"))) {
         if (posix_fallocate(fd, 0, size) != 0) {

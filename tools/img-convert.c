@@ -355,7 +355,11 @@ static void coroutine_fn convert_worker(void *opaque)
             Piece *p = &pieces[i];
             uint8_t *pbuf = buf + (p->offset - offset);
 
-            if (p->kind == PIECE_ZERO) {
+            if (p->kind == PIECE_ZERO && !s->min_sparse) {
+                /* -S 0: a fully allocated target, zeroes written as data */
+                memset(pbuf, 0, p->bytes);
+                ret = blk_co_pwrite(s->target, p->offset, p->bytes, pbuf, 0);
+            } else if (p->kind == PIECE_ZERO) {
                 ret = write_zeroes(s, p->offset, p->bytes);
             } else if (p->kind == PIECE_BACKING) {
                 continue;
