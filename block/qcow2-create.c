@@ -79,7 +79,8 @@ static bool parse_create_opts(json_t *opts, Qcow2CreateOpts *o, Error **errp)
         } else if (!strcmp(compat, "1.1") || !strcmp(compat, "v3")) {
             o->version = 3;
         } else {
-            error_setg(errp, "Invalid compatibility level: '%s'", compat);
+            error_setg(errp, "Parameter 'version' does not accept value "
+                       "'%s'", compat);
             return false;
         }
     }
@@ -219,8 +220,8 @@ static bool build_image(const Qcow2CreateOpts *o, uint8_t **image,
     bool with_table;
 
     if (o->size > BDRV_MAX_LENGTH || l1_size * 8 > QCOW_MAX_L1_SIZE) {
-        error_setg(errp, "Image size too big for cluster size %" PRIu64,
-                   cs);
+        error_setg(errp, "The image size is too large for file format "
+                   "'qcow2' (try using a larger cluster size)");
         return false;
     }
     for (;;) {
