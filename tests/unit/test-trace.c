@@ -339,9 +339,9 @@ static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
     TCase *tc = tcase_create("core");
+
     /* 4 threads x 2000 lines: more than 4 s under ASan on a loaded host */
     tcase_set_timeout(tc, 30);
-
     tcase_add_test(tc, test_patterns);
     tcase_add_test(tc, test_static_event_refresh);
     tcase_add_test(tc, test_output_line);
