@@ -226,23 +226,14 @@ static int openfile(const char *name, const char *fmt, json_t *opts,
         return 1;
     }
     blk_set_enable_write_cache(qemuio_blk, !writethrough);
-    blk_set_allow_write_beyond_eof(qemuio_blk, false);
     return 0;
 }
 
 /* ---- open, close, quit: the commands that change the open file ---- */
 
-/* Complete the outstanding aio requests (their callbacks print) */
-static void drain_aio(void)
-{
-    while (qemuio_blk && blk_aio_in_flight(qemuio_blk)) {
-        aio_poll(qemu_get_aio_context(), true);
-    }
-}
-
+/* blk_unref() completes the outstanding aio requests (their callbacks print) */
 static int close_f(BlockBackend *blk, int argc, char **argv)
 {
-    drain_aio();
     blk_unref(qemuio_blk);
     qemuio_blk = NULL;
     return 0;
@@ -586,9 +577,8 @@ int main(int argc, char **argv)
         }
     }
     ret = command_loop(cmds);
-    /* every outstanding request completes before the program exits */
-    drain_aio();
-    bdrv_drain_all();
+    /* every outstanding request completes (in blk_unref) before the exit */
     blk_unref(qemuio_blk);
+    bdrv_drain_all();
     return ret < 0 ? 1 : 0;
 }

@@ -35,25 +35,9 @@ static void setup(void)
     ck_assert_ptr_nonnull(tmpdir);
 }
 
-static void rm_rf(const char *dir)
-{
-    GDir *d = g_dir_open(dir, 0, NULL);
-    const char *name;
-
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(dir, name, NULL);
-
-        unlink(p);
-    }
-    if (d) {
-        g_dir_close(d);
-    }
-    rmdir(dir);
-}
-
 static void teardown(void)
 {
-    rm_rf(tmpdir);
+    test_rm_dir(tmpdir);
     g_free(tmpdir);
     ck_assert_ptr_null(bdrv_next_node(NULL));
 }
